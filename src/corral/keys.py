@@ -1,0 +1,69 @@
+"""Every Redis key and pub/sub channel name Corral uses, built from the configured prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    """Key and channel names under one prefix; bullmq's own keys live under `<prefix>:q`."""
+
+    prefix: str
+
+    @property
+    def bullmq_prefix(self) -> str:
+        """The prefix handed to bullmq; its keys are `<prefix>:q:<queue>:<type>`."""
+        return f"{self.prefix}:q"
+
+    def queue(self, queue: str, suffix: str = "") -> str:
+        """A bullmq key of one queue (`wait`, `failed`, a job id...); empty suffix is the queue's base."""
+        base = f"{self.bullmq_prefix}:{queue}:"
+        return base + suffix
+
+    def job(self, queue: str, job_id: str) -> str:
+        """The bullmq hash holding one job."""
+        return self.queue(queue, job_id)
+
+    # Dead-letter queue
+    @property
+    def dlq_entry_prefix(self) -> str:
+        """Prefix of the hashes holding DLQ entries; the entry id follows."""
+        return f"{self.prefix}:dlq:entry:"
+
+    def dlq_entry(self, entry_id: str) -> str:
+        """The hash of one DLQ entry."""
+        return self.dlq_entry_prefix + entry_id
+
+    @property
+    def dlq_sequence(self) -> str:
+        """Counter that numbers DLQ entries."""
+        return f"{self.prefix}:dlq:seq"
+
+    @property
+    def dlq_by_time(self) -> str:
+        """Sorted set of entry ids scored by failed-at milliseconds."""
+        return f"{self.prefix}:dlq:by-time"
+
+    @property
+    def dlq_sources(self) -> str:
+        """Hash `<queue>:<job id>:<finished on>` -> entry id; makes capture idempotent."""
+        return f"{self.prefix}:dlq:sources"
+
+    def dlq_sweep_mark(self, queue: str) -> str:
+        """Finished-on watermark of the sweeper that captures failed jobs missed by a crash."""
+        return f"{self.prefix}:dlq:sweep:{queue}"
+
+    # Idempotency, workers, realtime
+    @property
+    def workers(self) -> str:
+        """Hash of live worker processes, id -> heartbeat document."""
+        return f"{self.prefix}:workers"
+
+    def channel(self, name: str) -> str:
+        """A realtime pub/sub channel: owner, queues, workflows, analytics or plugins."""
+        return f"{self.prefix}:events:{name}"
+
+    def lock(self, name: str) -> str:
+        """A named mutual-exclusion lock."""
+        return f"{self.prefix}:lock:{name}"

@@ -1,0 +1,51 @@
+"""Corral's one settings object; built by entry points and passed in, never read at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "corral-development-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Every tunable of a Corral process, from `CORRAL_*` environment variables or arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="forbid", validate_default=True)
+
+    mode: Literal["development", "production"] = "development"
+    redis_url: str = Field(default="", description="Redis/Valkey URL; empty starts an embedded Valkey")
+    database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
+    key_prefix: str = Field(default="corral", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    data_dir: Path = Path(".corral")
+    secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    shutdown_grace_seconds: float = Field(default=30.0, gt=0, le=3600)
+    dlq_sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.mode != "development":
+            secret = self.secret_key.get_secret_value()
+            if secret == DEVELOPMENT_SECRET or len(secret) < 32:
+                raise ValueError(
+                    "secret_key: set CORRAL_SECRET_KEY to a random value of at least 32 characters "
+                    "outside development mode"
+                )
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQL store URL: the configured one, or a SQLite file inside the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'corral.db').resolve()}"
+
+    @property
+    def valkey_dir(self) -> Path:
+        """Where the embedded Valkey keeps its append-only files."""
+        return self.data_dir / "valkey"
