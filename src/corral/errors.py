@@ -1,18 +1,18 @@
 """Every error Corral raises on purpose.
 
-    CorralError
-    ├── ConfigurationError
-    ├── ServerError
-    ├── ContractError
-    │   ├── UnknownJobError
-    │   ├── PayloadValidationError
-    │   └── BatchValidationError
-    ├── EnqueueError
-    └── JobFailure
-        ├── UnrecoverableJobError
-        │   ├── ContractViolationError
-        │   └── NoHandlerError
-        └── JobTimeoutError
+CorralError
+├── ConfigurationError
+├── ServerError
+├── ContractError
+│   ├── UnknownJobError
+│   ├── PayloadValidationError
+│   └── BatchValidationError
+├── EnqueueError
+└── JobFailure
+    ├── UnrecoverableJobError
+    │   ├── ContractViolationError
+    │   └── NoHandlerError
+    └── JobTimeoutError
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class PayloadValidationError(ContractError):
 class BatchValidationError(ContractError):
     """Raised when any item of a bulk enqueue is invalid; nothing of the batch was enqueued."""
 
-    def __init__(self, failures: dict[int, PayloadValidationError | UnknownJobError]) -> None:
+    def __init__(self, failures: dict[int, CorralError]) -> None:
         parts = [f"item {index}: {error}" for index, error in sorted(failures.items())]
         super().__init__(f"{len(failures)} invalid item(s), nothing enqueued: " + " | ".join(parts))
         self.failures = failures

@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535)
     shutdown_grace_seconds: float = Field(default=30.0, gt=0, le=3600)
     dlq_sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
+    lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
+    stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -1,0 +1,364 @@
+"""The one module that speaks bullmq: queues, job options, workers and the atomic move to the DLQ.
+
+Everything bullmq-specific (camelCase methods, option dicts, Lua command names) stays here;
+the rest of Corral uses the names and types defined below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bullmq import Job, Queue, Worker
+from bullmq.custom_errors import UnrecoverableError
+from redis.asyncio import Redis
+
+from corral.contracts.base import EnqueueOptions, QueueConfig
+from corral.dlq.store import DeadLetterStore
+from corral.errors import EnqueueError, UnrecoverableJobError
+from corral.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+BACKOFF_TYPE = "corral-exponential"
+MAX_DELAY_MS = 365 * 86_400_000
+MAX_PRIORITY = 2_097_152
+JOB_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
+
+
+def backoff_delay(attempts_made: int, base_ms: int, jitter: float, rng: Callable[[], float] = random.random) -> int:
+    """Exponential backoff: base x 2^(n-1), less a random share of up to `jitter` of it."""
+    delay = base_ms * (2 ** max(attempts_made - 1, 0))
+    return int(round(delay * (1.0 - jitter * rng())))
+
+
+def _backoff_strategy(attempts_made: int, _type: str, _err: Exception, job: Job) -> int:
+    backoff = job.opts.get("backoff") or {}
+    return backoff_delay(attempts_made, int(backoff.get("delay", 0)), float(backoff.get("jitter", 0.0)))
+
+
+def idempotent_job_id(name: str, key: str) -> str:
+    """The job id that an idempotency key maps to: the same key for the same job name makes the same id."""
+    if not 1 <= len(key) <= 256:
+        raise EnqueueError("idempotency_key: between 1 and 256 characters")
+    return "k-" + hashlib.sha256(f"{name}\x00{key}".encode()).hexdigest()[:40]
+
+
+def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict[str, Any]:
+    """bullmq job options from a queue's config and one enqueue's options; refuses bad values."""
+    opts: dict[str, Any] = {
+        "attempts": config.attempts,
+        "backoff": {"type": BACKOFF_TYPE, "delay": config.backoff_ms, "jitter": config.backoff_jitter},
+        "removeOnComplete": config.keep_completed.as_keep_jobs(),
+        "removeOnFail": config.keep_failed.as_keep_jobs(),
+    }
+    if not 0 <= options.delay_ms <= MAX_DELAY_MS:
+        raise EnqueueError(f"delay_ms: between 0 and {MAX_DELAY_MS}")
+    if options.delay_ms:
+        opts["delay"] = options.delay_ms
+    if not 0 <= options.priority <= MAX_PRIORITY:
+        raise EnqueueError(f"priority: between 0 (none) and {MAX_PRIORITY}; 1 is the highest")
+    if options.priority:
+        opts["priority"] = options.priority
+    if options.attempts is not None:
+        if not 1 <= options.attempts <= 100:
+            raise EnqueueError("attempts: between 1 and 100")
+        opts["attempts"] = options.attempts
+    if options.idempotency_key is not None:
+        opts["jobId"] = idempotent_job_id(name, options.idempotency_key)
+    return opts
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A snapshot of one job as stored by the engine."""
+
+    id: str
+    queue: str
+    name: str
+    data: dict[str, Any]
+    state: str
+    attempts_made: int
+    attempts: int
+    progress: Any
+    failed_reason: str | None
+    return_value: Any
+    timestamp: int
+    processed_on: int | None
+    finished_on: int | None
+    delay_ms: int
+    priority: int
+
+
+class Engine:
+    """Producer-side access to the queues of one Redis/Valkey server."""
+
+    def __init__(self, redis_url: str, keys: Keys) -> None:
+        self.redis_url = redis_url
+        self.keys = keys
+        self._queues: dict[str, Queue] = {}
+
+    def _queue(self, name: str) -> Queue:
+        queue = self._queues.get(name)
+        if queue is None:
+            queue = Queue(name, {"connection": self.redis_url, "prefix": self.keys.bullmq_prefix})
+            self._queues[name] = queue
+        return queue
+
+    async def add(self, queue: str, name: str, data: Mapping[str, Any], opts: dict[str, Any]) -> str:
+        """Add one job; returns its id (the existing job's id when its idempotent id is taken)."""
+        job = await self._queue(queue).add(name, dict(data), opts)
+        return str(job.id)
+
+    async def add_bulk(self, queue: str, items: Sequence[tuple[str, Mapping[str, Any], dict[str, Any]]]) -> list[str]:
+        """Add many jobs to one queue in one atomic transaction; returns their ids in order."""
+        jobs = await self._queue(queue).addBulk(
+            [{"name": name, "data": dict(data), "opts": opts} for name, data, opts in items]
+        )
+        return [str(job.id) for job in jobs]
+
+    async def counts(self, queue: str) -> dict[str, int]:
+        """Number of jobs in every state of one queue."""
+        raw = await self._queue(queue).getJobCounts(*JOB_STATES)
+        return {state: int(raw.get(state, 0)) for state in JOB_STATES}
+
+    async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
+        """One job with its state, or None when it does not exist (any more)."""
+        bull_queue = self._queue(queue)
+        job = await Job.fromId(bull_queue, job_id)
+        if job is None:
+            return None
+        state = await bull_queue.getJobState(job_id)
+        return JobRecord(
+            id=str(job.id),
+            queue=queue,
+            name=job.name,
+            data=job.data if isinstance(job.data, dict) else {},
+            state=str(state),
+            attempts_made=int(job.attemptsMade or 0),
+            attempts=int(job.opts.get("attempts") or 1),
+            progress=job.progress,
+            failed_reason=job.failedReason,
+            return_value=job.returnvalue,
+            timestamp=int(job.timestamp or 0),
+            processed_on=job.processedOn or None,
+            finished_on=job.finishedOn or None,
+            delay_ms=int(job.delay or 0),
+            priority=int(job.priority or 0),
+        )
+
+    async def close(self) -> None:
+        """Close every queue connection."""
+        queues, self._queues = self._queues, {}
+        await asyncio.gather(*(queue.close() for queue in queues.values()), return_exceptions=True)
+
+
+@dataclass
+class RunningJob:
+    """What a handler runner sees of the job being processed."""
+
+    id: str
+    queue: str
+    name: str
+    data: Any
+    attempt: int
+    attempts: int
+    _job: Job
+
+    async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
+        """Store the job's progress (a percentage or a small document)."""
+        await self._job.updateProgress(progress if isinstance(progress, int | float) else dict(progress))
+
+    async def log(self, line: str) -> None:
+        """Append a line to the job's log."""
+        await self._job.log(line)
+
+
+@dataclass(frozen=True)
+class FailureNotice:
+    """What a consumer tells the runtime after an attempt failed."""
+
+    job: RunningJob
+    reason: str
+    final: bool
+    retry_delay_ms: int = 0
+    dlq_entry_id: str | None = None
+
+
+ProcessFn = Callable[[RunningJob], Awaitable[Any]]
+FailureFn = Callable[[FailureNotice], Awaitable[None]]
+StalledFn = Callable[[str, str], Awaitable[None]]
+
+
+class _CorralWorker(Worker):  # type: ignore[misc]
+    """bullmq's Worker whose jobs die through Corral's atomic move-to-failed-and-capture."""
+
+    corral_consumer: QueueConsumer
+
+    async def nextJobFromJobData(self, *args: Any, **kwargs: Any) -> Job | None:
+        job = await super().nextJobFromJobData(*args, **kwargs)
+        if job is not None:
+            job.moveToFailed = functools.partial(self.corral_consumer.move_to_failed, job)
+        return job
+
+
+def _is_final(job: Job, err: BaseException) -> bool:
+    return bool(
+        isinstance(err, UnrecoverableError)
+        or job.discarded
+        or (job.attemptsMade + 1) >= int(job.opts.get("attempts") or 1)
+    )
+
+
+class QueueConsumer:
+    """Consumes one queue with a bullmq Worker and routes dead jobs to the DLQ atomically."""
+
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        redis: Redis,
+        keys: Keys,
+        config: QueueConfig,
+        dlq: DeadLetterStore,
+        process: ProcessFn,
+        on_failure: FailureFn,
+        on_stalled: StalledFn,
+        lock_duration_ms: int = 30_000,
+        stalled_interval_ms: int = 30_000,
+        max_stalled_count: int = 1,
+        worker_name: str | None = None,
+    ) -> None:
+        self.config = config
+        self.redis = redis
+        self.dlq = dlq
+        self._process = process
+        self._on_failure = on_failure
+        self._on_stalled = on_stalled
+        opts: dict[str, Any] = {
+            "connection": redis_url,
+            "prefix": keys.bullmq_prefix,
+            "autorun": False,
+            "concurrency": config.concurrency,
+            "lockDuration": lock_duration_ms,
+            "stalledInterval": stalled_interval_ms,
+            "maxStalledCount": max_stalled_count,
+            "settings": {"backoffStrategy": _backoff_strategy},
+            "removeOnComplete": config.keep_completed.as_keep_jobs(),
+            "removeOnFail": config.keep_failed.as_keep_jobs(),
+        }
+        if worker_name:
+            opts["name"] = worker_name
+        if config.rate_limit is not None:
+            opts["limiter"] = {"max": config.rate_limit.max_jobs, "duration": config.rate_limit.per_ms}
+        self._worker_opts = opts
+        self._worker: _CorralWorker | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
+
+    @property
+    def queue(self) -> str:
+        """The consumed queue's name."""
+        return self.config.name
+
+    @property
+    def active_count(self) -> int:
+        """Jobs this consumer is processing now."""
+        return len(self._worker.jobs) if self._worker is not None else 0
+
+    async def start(self) -> None:
+        """Create the worker and start fetching jobs."""
+        worker = _CorralWorker(self.queue, self._run_job, self._worker_opts)
+        worker.corral_consumer = self
+        # bullmq 3.4 never reads the server version on the blocking connection, so it assumes the server
+        # cannot block for fractions of a second and rounds every wait up to 1 s: retries and delayed jobs
+        # then start up to a second late. Reading the version restores sub-second waits.
+        await worker.blockingRedisConnection.getRedisVersion()
+        worker.on("stalled", self._stalled)
+        worker.on("error", self._error)
+        self._worker = worker
+        self._task = asyncio.create_task(worker.run(), name=f"corral-worker-{self.queue}")
+
+    async def close(self, grace_seconds: float) -> None:
+        """Stop fetching, let active jobs finish for up to `grace_seconds`, then abandon them to stall recovery."""
+        worker = self._worker
+        if worker is None:
+            return
+        closing = asyncio.create_task(worker.close())
+        done, _ = await asyncio.wait({closing}, timeout=grace_seconds)
+        if not done:
+            logger.warning(
+                "queue %s: %d job(s) still active after %.1fs; leaving them to stalled-job recovery",
+                self.queue,
+                len(worker.jobs),
+                grace_seconds,
+            )
+            worker.forceClosing = True
+            worker.cancelProcessing()
+            await asyncio.wait({closing}, timeout=5)
+        if self._task is not None:
+            await asyncio.wait({self._task}, timeout=5)
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
+        self._worker = None
+
+    def _stalled(self, job_id: str, *_: Any) -> None:
+        task = asyncio.ensure_future(self._on_stalled(self.queue, str(job_id)))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _error(self, err: BaseException, *_: Any) -> None:
+        logger.error("queue %s: worker error: %s", self.queue, err)
+
+    def _view(self, job: Job) -> RunningJob:
+        return RunningJob(
+            id=str(job.id),
+            queue=self.queue,
+            name=job.name,
+            data=job.data,
+            attempt=int(job.attemptsMade) + 1,
+            attempts=int(job.opts.get("attempts") or 1),
+            _job=job,
+        )
+
+    async def _run_job(self, job: Job, _token: str) -> Any:
+        try:
+            return await self._process(self._view(job))
+        except UnrecoverableJobError as exc:
+            raise UnrecoverableError(str(exc)) from exc
+
+    async def move_to_failed(self, job: Job, err: Exception, token: str, fetch_next: bool = False) -> Any:
+        """Fail one attempt: retry with backoff while attempts remain, else move to failed and into the DLQ at once."""
+        view = self._view(job)
+        if not _is_final(job, err):
+            result = await Job.moveToFailed(job, err, token, fetch_next)
+            await self._on_failure(FailureNotice(view, str(err), final=False, retry_delay_ms=int(job.delay or 0)))
+            return result
+        reason = str(err)
+        job.failedReason = reason
+        job.updateStacktrace()
+        fields = {"failedReason": reason, "stacktrace": json.dumps(job.stacktrace, separators=(",", ":"))}
+        scripts = job.backend.scripts
+        keys, args = scripts.moveToFailedArgs(job, reason, job.opts.get("removeOnFail", False), token, False, fields)
+        # One MULTI/EXEC: the job reaches the failed set and its DLQ entry together, or neither does.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            await scripts.commands["moveToFinished"](keys=keys, args=args, client=pipe)
+            await self.dlq.capture_in(pipe, self.queue, str(job.id), reason)
+            moved, entry_id = await pipe.execute()
+        if isinstance(moved, int) and moved < 0:
+            raise scripts.finishedErrors(
+                {"code": moved, "jobId": job.id, "command": "moveToFinished", "state": "active"}
+            )
+        job.finishedOn = args[1]
+        job.attemptsMade += 1
+        await self._on_failure(
+            FailureNotice(view, reason, final=True, dlq_entry_id=str(entry_id) if entry_id else None)
+        )
+        return None

@@ -1,0 +1,172 @@
+"""The worker runtime: consumes queues, validates, dispatches by job name, enforces timeouts, emits hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from corral.contracts.base import Registry, field_errors
+from corral.dlq.store import DeadLetterStore
+from corral.engine import FailureNotice, QueueConsumer, RunningJob
+from corral.errors import ContractViolationError, JobTimeoutError, NoHandlerError
+from corral.handlers import Handler, JobContext
+from corral.hooks import HookBus, JobEvent, JobEventKind
+from corral.keys import Keys
+from corral.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Runs handlers for the jobs of one or more queues in this process."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        redis_url: str,
+        registry: Registry,
+        handlers: Mapping[str, Handler],
+        *,
+        queues: Sequence[str] | None = None,
+        hooks: HookBus | None = None,
+        services: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.redis_url = redis_url
+        self.registry = registry
+        self.handlers = handlers
+        self.queues = list(queues) if queues else registry.work_queues
+        for name in self.queues:
+            registry.queue(name)  # refuses unknown queues before anything starts
+        self.hooks = hooks or HookBus()
+        self.services = services or {}
+        self.keys = Keys(settings.key_prefix)
+        self.redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+        self.dlq = DeadLetterStore(self.redis, self.keys)
+        self._consumers: list[QueueConsumer] = []
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> None:
+        """Start one consumer per queue and the DLQ sweeper."""
+        for name in self.queues:
+            consumer = QueueConsumer(
+                redis_url=self.redis_url,
+                redis=self.redis,
+                keys=self.keys,
+                config=self.registry.queue(name),
+                dlq=self.dlq,
+                process=self.process,
+                on_failure=self._failed,
+                on_stalled=self._stalled,
+                lock_duration_ms=self.settings.lock_duration_ms,
+                stalled_interval_ms=self.settings.stalled_interval_ms,
+            )
+            await consumer.start()
+            self._consumers.append(consumer)
+        self._sweeper = asyncio.create_task(self._sweep_forever(), name="corral-dlq-sweeper")
+        logger.info("worker runtime consuming %s", ", ".join(self.queues))
+
+    async def close(self, grace_seconds: float | None = None) -> None:
+        """Stop fetching, give active jobs `grace_seconds` to finish, then close connections."""
+        grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+        await asyncio.gather(*(consumer.close(grace) for consumer in self._consumers))
+        self._consumers.clear()
+        await self.redis.aclose()
+        self._stopped.set()
+
+    async def run_until_signalled(self) -> None:
+        """Start, run until SIGTERM or SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        try:
+            await stop.wait()
+            logger.info("shutting down: waiting up to %.0fs for active jobs", self.settings.shutdown_grace_seconds)
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            await self.close()
+
+    @property
+    def active_jobs(self) -> int:
+        """Jobs being processed right now in this process."""
+        return sum(consumer.active_count for consumer in self._consumers)
+
+    async def process(self, job: RunningJob) -> Any:
+        """Validate the payload, run the job's handler under the queue's timeout, and return its result."""
+        job_type = self.registry.jobs.get(job.name)
+        if job_type is None or job_type.queue != job.queue:
+            raise NoHandlerError(f"no job type {job.name!r} is registered on queue {job.queue!r}")
+        try:
+            payload = job_type.contract.model_validate(job.data)
+        except ValidationError as exc:
+            raise ContractViolationError(field_errors(exc)) from None
+        handler = self.handlers.get(job.name)
+        if handler is None:
+            raise NoHandlerError(f"no handler for job type {job.name!r} in this worker")
+        if self.hooks.wants(JobEventKind.STARTED):
+            await self.hooks.emit(JobEvent(JobEventKind.STARTED, job.queue, job.id, job.name, job.attempt))
+        timeout = self.registry.queue(job.queue).timeout_seconds
+        try:
+            async with asyncio.timeout(timeout) as deadline:
+                result = await handler(JobContext(job, self.services), payload)
+        except TimeoutError:
+            if deadline.expired():
+                raise JobTimeoutError(f"timed out after {timeout:g}s") from None
+            raise
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json", by_alias=True)
+        if self.hooks.wants(JobEventKind.COMPLETED):
+            await self.hooks.emit(JobEvent(JobEventKind.COMPLETED, job.queue, job.id, job.name, job.attempt))
+        return result
+
+    async def _failed(self, notice: FailureNotice) -> None:
+        job = notice.job
+        detail: dict[str, Any] = {"reason": notice.reason, "final": notice.final}
+        await self.hooks.emit(JobEvent(JobEventKind.FAILED, job.queue, job.id, job.name, job.attempt, detail=detail))
+        if notice.final:
+            await self.hooks.emit(
+                JobEvent(
+                    JobEventKind.DEAD_LETTERED,
+                    job.queue,
+                    job.id,
+                    job.name,
+                    job.attempt,
+                    detail={"reason": notice.reason, "entry_id": notice.dlq_entry_id},
+                )
+            )
+        elif notice.retry_delay_ms:
+            await self.hooks.emit(
+                JobEvent(
+                    JobEventKind.DELAYED,
+                    job.queue,
+                    job.id,
+                    job.name,
+                    job.attempt,
+                    detail={"delay_ms": notice.retry_delay_ms},
+                )
+            )
+
+    async def _stalled(self, queue: str, job_id: str) -> None:
+        await self.hooks.emit(JobEvent(JobEventKind.STALLED, queue, job_id))
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            for name in self.queues:
+                try:
+                    await self.dlq.sweep(name)
+                except Exception:
+                    logger.exception("DLQ sweep of queue %s failed", name)
+            await asyncio.sleep(self.settings.dlq_sweep_interval_seconds)

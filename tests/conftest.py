@@ -1,0 +1,107 @@
+"""Shared fixtures: one real Valkey per test session (Corral's own launcher), flushed before each test."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from redis.asyncio import Redis
+
+from corral.contracts.base import Registry
+from corral.engine import Engine
+from corral.handlers import Handler
+from corral.hooks import HookBus
+from corral.keys import Keys
+from corral.producer import Producer
+from corral.runtime import Runtime
+from corral.server import EmbeddedValkey
+from corral.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def valkey_url() -> Iterator[str]:
+    """A real Valkey server for the whole session, started by Corral's embedded launcher."""
+    with tempfile.TemporaryDirectory(prefix="corral-test-valkey-") as directory:
+        server = EmbeddedValkey(Path(directory), persist=False)
+        url = server.start()
+        try:
+            yield url
+        finally:
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _flush(valkey_url: str) -> None:
+    client = redis.Redis.from_url(valkey_url)
+    client.flushall()
+    client.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, valkey_url: str) -> Settings:
+    """Development settings pointing at the session's Valkey, with a private data directory."""
+    return Settings(
+        redis_url=valkey_url,
+        data_dir=tmp_path / "data",
+        shutdown_grace_seconds=5,
+        dlq_sweep_interval_seconds=0.5,
+        lock_duration_ms=2_000,
+        stalled_interval_ms=1_000,
+    )
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Keys:
+    return Keys(settings.key_prefix)
+
+
+@pytest.fixture
+async def redis_client(valkey_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(valkey_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def engine(valkey_url: str, keys: Keys) -> AsyncIterator[Engine]:
+    engine = Engine(valkey_url, keys)
+    yield engine
+    await engine.close()
+
+
+RuntimeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def start_runtime(settings: Settings, valkey_url: str) -> AsyncIterator[RuntimeFactory]:
+    """Factory: start a worker runtime for a registry and handlers; every runtime is closed after the test."""
+    started: list[Runtime] = []
+
+    async def start(
+        registry: Registry,
+        handlers: Mapping[str, Handler],
+        *,
+        queues: Sequence[str] | None = None,
+        hooks: HookBus | None = None,
+    ) -> Runtime:
+        runtime = Runtime(settings, valkey_url, registry, handlers, queues=queues, hooks=hooks)
+        await runtime.start()
+        started.append(runtime)
+        return runtime
+
+    yield start
+    for runtime in started:
+        if not runtime._stopped.is_set():
+            await runtime.close(grace_seconds=2)
+
+
+@pytest.fixture
+def make_producer(engine: Engine) -> Callable[..., Producer]:
+    def make(registry: Registry, hooks: HookBus | None = None) -> Producer:
+        return Producer(engine, registry, hooks)
+
+    return make

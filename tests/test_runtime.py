@@ -1,0 +1,235 @@
+"""The worker runtime on a real Valkey: dispatch, validation, retries and backoff, timeouts, DLQ routing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from support import Echo, eventually, make_registry
+
+from corral.contracts.base import EnqueueOptions
+from corral.engine import Engine
+from corral.errors import JobFailure, UnrecoverableJobError
+from corral.handlers import HandlerSet, JobContext
+from corral.hooks import HookBus, JobEvent, JobEventKind
+
+
+def echo_handlers(starts: dict[str, list[float]] | None = None) -> HandlerSet:
+    handlers = HandlerSet()
+
+    @handlers.handles("test.echo")
+    async def echo(ctx: JobContext, payload: Echo) -> dict[str, Any]:
+        if starts is not None:
+            starts.setdefault(ctx.job_id, []).append(time.monotonic())
+        if payload.behaviour == "fail":
+            raise JobFailure(f"boom on attempt {ctx.attempt} for value {payload.value}")
+        if payload.behaviour == "fail-twice" and ctx.attempt <= 2:
+            raise JobFailure("transient")
+        if payload.behaviour == "unrecoverable":
+            raise UnrecoverableJobError("account 42 is closed")
+        if payload.behaviour == "sleep":
+            await asyncio.sleep(payload.sleep_seconds)
+        await ctx.progress(100)
+        return {"value": payload.value, "attempt": ctx.attempt}
+
+    return handlers
+
+
+async def state_of(engine: Engine, job_id: str) -> str:
+    job = await engine.get_job("work", job_id)
+    return job.state if job else "missing"
+
+
+async def test_completes_a_valid_job_and_stores_its_result(start_runtime, make_producer, engine) -> None:
+    # Given a runtime consuming the test queue
+    registry = make_registry()
+    await start_runtime(registry, echo_handlers())
+    # When a valid job is enqueued
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 7})
+    # Then it completes with the handler's result
+    await eventually(lambda: _is(engine, job_id, "completed"))
+    job = await engine.get_job("work", job_id)
+    assert job is not None
+    assert job.return_value == {"value": 7, "attempt": 1}
+    assert job.progress == 100
+
+
+async def test_transient_failures_are_retried_until_success(start_runtime, make_producer, engine) -> None:
+    # Given a handler that fails its first two attempts
+    registry = make_registry(attempts=3, backoff_ms=50)
+    await start_runtime(registry, echo_handlers())
+    # When the job runs
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 1, "behaviour": "fail-twice"})
+    # Then the third attempt completes and nothing reaches the DLQ
+    await eventually(lambda: _is(engine, job_id, "completed"))
+    job = await engine.get_job("work", job_id)
+    assert job is not None and job.return_value == {"value": 1, "attempt": 3}
+
+
+async def test_sub_second_exponential_backoff_is_honoured_within_50ms(start_runtime, make_producer, engine) -> None:
+    # Given a queue with 4 attempts and a 150 ms exponential backoff without jitter
+    # (regresses if the engine rounds blocking waits up to a whole second again)
+    registry = make_registry(attempts=4, backoff_ms=150, jitter=0.0)
+    starts: dict[str, list[float]] = {}
+    await start_runtime(registry, echo_handlers(starts))
+    # When a job fails every attempt
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 1, "behaviour": "fail"})
+    await eventually(lambda: _is(engine, job_id, "failed"))
+    # Then the gaps between attempts are 150, 300 and 600 ms, each within 50 ms
+    times = starts[job_id]
+    gaps = [(later - earlier) * 1000 for earlier, later in zip(times, times[1:], strict=False)]
+    assert len(gaps) == 3
+    for gap, expected in zip(gaps, [150, 300, 600], strict=True):
+        assert expected - 5 <= gap <= expected + 50, (gaps, expected)
+
+
+async def test_jittered_backoff_stays_within_its_band(start_runtime, make_producer, engine) -> None:
+    # Given a 400 ms backoff with 50 % jitter
+    registry = make_registry(attempts=2, backoff_ms=400, jitter=0.5)
+    starts: dict[str, list[float]] = {}
+    await start_runtime(registry, echo_handlers(starts))
+    producer = make_producer(registry)
+    # When several jobs fail once
+    ids = [await producer.enqueue("test.echo", {"value": i, "behaviour": "fail"}) for i in range(6)]
+    for job_id in ids:
+        await eventually(lambda job_id=job_id: _is(engine, job_id, "failed"))
+    # Then every retry waited between 200 and 400 ms (+50 ms), and not all waited the same
+    gaps = [(starts[j][1] - starts[j][0]) * 1000 for j in ids]
+    assert all(195 <= gap <= 450 for gap in gaps), gaps
+    assert max(gaps) - min(gaps) > 10, gaps
+
+
+async def test_exhausted_job_gets_exactly_one_dlq_entry(start_runtime, make_producer, engine) -> None:
+    # Given a handler that always fails
+    registry = make_registry(attempts=2, backoff_ms=20)
+    runtime = await start_runtime(registry, echo_handlers())
+    # When the job exhausts its attempts
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 5, "behaviour": "fail"})
+    await eventually(lambda: _is(engine, job_id, "failed"))
+    # Then the DLQ holds one entry with the job's fields and a fingerprint
+    await eventually(runtime.dlq.count)
+    entries = await runtime.dlq.recent()
+    assert len(entries) == 1
+    entry = entries[0]
+    assert (entry.queue, entry.job_id, entry.name) == ("work", job_id, "test.echo")
+    assert entry.data == {"value": 5, "behaviour": "fail", "sleep_seconds": 0.0}
+    assert entry.failed_reason == "boom on attempt 2 for value 5"
+    assert entry.attempts_made == 2
+    assert entry.opts["attempts"] == 2
+    assert entry.stacktrace and "JobFailure" in entry.stacktrace[-1]
+    assert entry.fingerprint and entry.failed_at >= entry.created_at > 0
+    # And the sweeper does not add a second one
+    assert await runtime.dlq.sweep("work") == 0
+    assert await runtime.dlq.count() == 1
+
+
+async def test_unrecoverable_failure_skips_retries(start_runtime, make_producer, engine) -> None:
+    # Given a handler that raises an unrecoverable error
+    registry = make_registry(attempts=5)
+    runtime = await start_runtime(registry, echo_handlers())
+    # When the job runs once
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 5, "behaviour": "unrecoverable"})
+    await eventually(lambda: _is(engine, job_id, "failed"))
+    # Then it failed after one attempt and is in the DLQ
+    job = await engine.get_job("work", job_id)
+    assert job is not None and job.attempts_made == 1
+    entries = await runtime.dlq.recent()
+    assert [e.failed_reason for e in entries] == ["account 42 is closed"]
+
+
+async def test_foreign_payload_fails_with_contract_violation(start_runtime, engine, keys) -> None:
+    # Given a runtime and a foreign producer that bypasses validation
+    registry = make_registry(attempts=5)
+    runtime = await start_runtime(registry, echo_handlers())
+    # When a job with a bad payload arrives
+    job_id = await engine.add("work", "test.echo", {"value": "seven"}, {"attempts": 5})
+    await eventually(lambda: _is(engine, job_id, "failed"))
+    # Then it fails at once, unrecoverably, naming the field
+    job = await engine.get_job("work", job_id)
+    assert job is not None
+    assert job.attempts_made == 1
+    assert job.failed_reason is not None and job.failed_reason.startswith("contract violation: value: ")
+    assert (await runtime.dlq.recent())[0].failed_reason == job.failed_reason
+
+
+async def test_unknown_job_name_fails_unrecoverably(start_runtime, engine) -> None:
+    registry = make_registry()
+    await start_runtime(registry, echo_handlers())
+    job_id = await engine.add("work", "nobody.handles.this", {}, {"attempts": 3})
+    await eventually(lambda: _is(engine, job_id, "failed"))
+    job = await engine.get_job("work", job_id)
+    assert job is not None and job.attempts_made == 1
+    assert "no job type 'nobody.handles.this'" in (job.failed_reason or "")
+
+
+async def test_timeout_cancels_the_attempt_and_counts_as_failed(start_runtime, make_producer, engine) -> None:
+    # Given a 0.3 s job timeout and two attempts
+    registry = make_registry(attempts=2, backoff_ms=10, timeout=0.3)
+    cancelled: list[str] = []
+    handlers = HandlerSet()
+
+    @handlers.handles("test.echo")
+    async def slow(ctx: JobContext, payload: Echo) -> None:
+        try:
+            await asyncio.sleep(payload.sleep_seconds)
+        except asyncio.CancelledError:
+            cancelled.append(ctx.job_id)
+            raise
+
+    await start_runtime(registry, handlers)
+    # When a job sleeps past the timeout
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 1, "behaviour": "sleep", "sleep_seconds": 5})
+    await eventually(lambda: _is(engine, job_id, "failed"), timeout=5)
+    # Then both attempts were cancelled and the reason says why
+    job = await engine.get_job("work", job_id)
+    assert job is not None
+    assert job.attempts_made == 2
+    assert job.failed_reason == "timed out after 0.3s"
+    assert cancelled == [job_id, job_id]
+
+
+async def test_hooks_see_the_whole_lifecycle(start_runtime, make_producer, engine) -> None:
+    # Given subscribers on every hook
+    registry = make_registry(attempts=2, backoff_ms=10)
+    events: list[JobEvent] = []
+    hooks = HookBus()
+    hooks.subscribe(events.append)
+    await start_runtime(registry, echo_handlers(), hooks=hooks)
+    producer = make_producer(registry, hooks)
+    # When one job succeeds and one dies
+    ok = await producer.enqueue("test.echo", {"value": 1})
+    dead = await producer.enqueue("test.echo", {"value": 2, "behaviour": "fail"})
+    await eventually(lambda: _is(engine, dead, "failed"))
+    await eventually(lambda: _is(engine, ok, "completed"))
+    # Then each emitted the expected sequence
+    by_job = {job: [e.kind for e in events if e.job_id == job] for job in (ok, dead)}
+    assert by_job[ok] == [JobEventKind.QUEUED, JobEventKind.STARTED, JobEventKind.COMPLETED]
+    assert by_job[dead] == [
+        JobEventKind.QUEUED,
+        JobEventKind.STARTED,
+        JobEventKind.FAILED,
+        JobEventKind.DELAYED,
+        JobEventKind.STARTED,
+        JobEventKind.FAILED,
+        JobEventKind.DEAD_LETTERED,
+    ]
+    dead_event = next(e for e in events if e.kind is JobEventKind.DEAD_LETTERED)
+    assert dead_event.detail["entry_id"]
+
+
+async def test_delayed_and_prioritised_jobs(start_runtime, make_producer, engine) -> None:
+    # Given a paused-until-later job and an immediate one
+    registry = make_registry()
+    producer = make_producer(registry)
+    delayed = await producer.enqueue("test.echo", {"value": 1}, EnqueueOptions(delay_ms=400))
+    assert await state_of(engine, delayed) == "delayed"
+    started = time.monotonic()
+    await start_runtime(registry, echo_handlers())
+    # Then the delayed job runs after its delay, not before
+    await eventually(lambda: _is(engine, delayed, "completed"))
+    assert time.monotonic() - started >= 0.3
+
+
+async def _is(engine: Engine, job_id: str, state: str) -> bool:
+    return await state_of(engine, job_id) == state
