@@ -105,3 +105,16 @@ def make_producer(engine: Engine) -> Callable[..., Producer]:
         return Producer(engine, registry, hooks)
 
     return make
+
+
+@pytest.fixture
+async def worker_services(settings: Settings, valkey_url: str, engine: Engine) -> AsyncIterator[Any]:
+    """Services for catalogue worker modules: settings, Redis, a catalogue producer, keys."""
+    from corral.contracts.catalogue import default_registry
+    from corral.workers.services import WorkerServices
+
+    client = Redis.from_url(valkey_url, decode_responses=True)
+    services = WorkerServices(settings, client, Producer(engine, default_registry()), Keys(settings.key_prefix))
+    yield services
+    await services.close()
+    await client.aclose()

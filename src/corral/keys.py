@@ -54,7 +54,16 @@ class Keys:
         """Finished-on watermark of the sweeper that captures failed jobs missed by a crash."""
         return f"{self.prefix}:dlq:sweep:{queue}"
 
-    # Idempotency, workers, realtime
+    # Worker state
+    def otp(self, user_id: str, purpose: str) -> str:
+        """Hash of one user's pending one-time code for one purpose (HMAC of the code, attempts left)."""
+        return f"{self.prefix}:otp:{purpose}:{user_id}"
+
+    def workflow_run(self, run_id: str) -> str:
+        """Hash of one workflow run: status and per-step state and results."""
+        return f"{self.prefix}:workflow:run:{run_id}"
+
+    # Workers, realtime
     @property
     def workers(self) -> str:
         """Hash of live worker processes, id -> heartbeat document."""

@@ -60,7 +60,7 @@ class DeadLetterStore:
 
     async def capture(self, queue: str, job_id: str) -> str | None:
         """Capture one job already in its queue's failed set; the entry id, or None if it is not failed."""
-        reason = await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or ""
+        reason = str(await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or "")
         result = await self._capture(
             keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason)
         )
@@ -76,9 +76,9 @@ class DeadLetterStore:
         highest = mark
         offset = 0
         while True:
-            batch = await self.redis.zrangebyscore(
+            batch: list[tuple[str, float]] = await self.redis.zrangebyscore(
                 failed_key, start, "+inf", start=offset, num=SWEEP_BATCH, withscores=True
-            )
+            )  # type: ignore[assignment]
             if not batch:
                 break
             async with self.redis.pipeline(transaction=False) as pipe:
@@ -104,12 +104,12 @@ class DeadLetterStore:
 
     async def get(self, entry_id: str) -> DeadLetterEntry | None:
         """One entry by id, or None."""
-        raw = await self.redis.hgetall(self.keys.dlq_entry(entry_id))
+        raw: dict[str, str] = await self.redis.hgetall(self.keys.dlq_entry(entry_id))  # type: ignore[assignment]
         return DeadLetterEntry.from_hash(raw) if raw else None
 
     async def recent(self, limit: int = 50) -> list[DeadLetterEntry]:
         """The newest entries, newest first."""
-        ids = await self.redis.zrevrange(self.keys.dlq_by_time, 0, max(limit, 1) - 1)
+        ids: list[str] = await self.redis.zrevrange(self.keys.dlq_by_time, 0, max(limit, 1) - 1)  # type: ignore[assignment]
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id in ids:
                 pipe.hgetall(self.keys.dlq_entry(entry_id))

@@ -1,0 +1,18 @@
+"""Every catalogue worker module's `register` function, in one explicit list."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.handlers import HandlerSet
+    from corral.workers.services import WorkerServices
+
+Register = Callable[["HandlerSet", "WorkerServices"], None]
+
+
+def all_registrations() -> list[Register]:
+    """The register functions of the worker modules, imported on demand."""
+    # One import and one list entry per worker module.
+    return []

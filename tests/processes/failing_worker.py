@@ -1,0 +1,36 @@
+"""A worker process for crash tests: every job fails after a short random pause."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from support import Echo, make_registry  # noqa: E402
+
+from corral.errors import JobFailure  # noqa: E402
+from corral.handlers import HandlerSet, JobContext  # noqa: E402
+from corral.runtime import Runtime  # noqa: E402
+from corral.settings import Settings  # noqa: E402
+
+
+async def main(redis_url: str) -> None:
+    handlers = HandlerSet()
+
+    @handlers.handles("test.echo")
+    async def fail(ctx: JobContext, payload: Echo) -> None:
+        await asyncio.sleep(random.uniform(0, 0.02))
+        raise JobFailure(f"provider down for value {payload.value}")
+
+    settings = Settings(
+        redis_url=redis_url, lock_duration_ms=1_000, stalled_interval_ms=500, dlq_sweep_interval_seconds=0.2
+    )
+    runtime = Runtime(settings, redis_url, make_registry(attempts=2, backoff_ms=5, concurrency=20), handlers)
+    await runtime.run_until_signalled()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1]))
