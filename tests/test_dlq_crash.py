@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import eventually, make_registry
 
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.keys import Keys
+
+from support import eventually, make_registry
 
 WORKER = Path(__file__).parent / "processes" / "failing_worker.py"
 JOBS = 400

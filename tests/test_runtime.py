@@ -6,13 +6,13 @@ import asyncio
 import time
 from typing import Any
 
-from support import Echo, eventually, make_registry
-
 from corral.contracts.base import EnqueueOptions
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
 from corral.handlers import HandlerSet, JobContext
 from corral.hooks import HookBus, JobEvent, JobEventKind
+
+from support import Echo, eventually, make_registry
 
 
 def echo_handlers(starts: dict[str, list[float]] | None = None) -> HandlerSet:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from support import Echo, make_registry  # noqa: E402
+from corral.errors import JobFailure
+from corral.handlers import HandlerSet, JobContext
+from corral.runtime import Runtime
+from corral.settings import Settings
 
-from corral.errors import JobFailure  # noqa: E402
-from corral.handlers import HandlerSet, JobContext  # noqa: E402
-from corral.runtime import Runtime  # noqa: E402
-from corral.settings import Settings  # noqa: E402
+from support import Echo, make_registry
 
 
 async def main(redis_url: str) -> None:
