@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -153,6 +154,17 @@ class Engine:
             delay_ms=int(job.delay or 0),
             priority=int(job.priority or 0),
         )
+
+    async def clean(self, queue: str, state: str, older_than_ms: int, limit: int = 10_000) -> int:
+        """Remove up to `limit` jobs in `state` (completed, failed, ...) finished more than `older_than_ms` ago."""
+        removed = await self._queue(queue).clean(older_than_ms, limit, state)
+        return len(removed or [])
+
+    async def trim_events(self, queue: str, older_than_ms: int, redis: Redis) -> int:
+        """Drop entries of the queue's event stream older than `older_than_ms`; returns how many."""
+        stream = self.keys.queue(queue, "events")
+        cutoff = max(int(time.time() * 1000) - older_than_ms, 0)
+        return int(await redis.xtrim(stream, minid=f"{cutoff}-0", approximate=False))
 
     async def close(self) -> None:
         """Close every queue connection."""

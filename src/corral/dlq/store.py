@@ -17,6 +17,7 @@ from corral.keys import Keys
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+TOMBSTONE = "deleted"
 # Failed jobs finishing this long before the watermark are looked at again, for clocks that disagree.
 SWEEP_OVERLAP_MS = 60_000
 
@@ -97,6 +98,45 @@ class DeadLetterStore:
         if captured:
             logger.warning("captured %d failed job(s) of queue %s that a crash left out of the DLQ", captured, queue)
         return captured
+
+    async def delete_older_than(self, cutoff_ms: int, batch: int = 1_000) -> int:
+        """Delete every entry that failed before `cutoff_ms` (epoch milliseconds); returns how many."""
+        removed = 0
+        while True:
+            ids: list[str] = await self.redis.zrangebyscore(
+                self.keys.dlq_by_time, "-inf", f"({cutoff_ms}", start=0, num=batch
+            )  # type: ignore[assignment]
+            if not ids:
+                return removed
+            removed += await self.delete(ids)
+
+    async def delete(self, entry_ids: list[str]) -> int:
+        """Delete entries by id, with their idempotency records; returns how many existed."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for entry_id in entry_ids:
+                pipe.hget(self.keys.dlq_entry(entry_id), "source")
+            sources = await pipe.execute()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            for entry_id, source in zip(entry_ids, sources, strict=True):
+                pipe.delete(self.keys.dlq_entry(entry_id))
+                pipe.zrem(self.keys.dlq_by_time, entry_id)
+                if source:
+                    # A tombstone, not a deletion: the sweeper must never capture this failure again.
+                    pipe.hset(self.keys.dlq_sources, source, TOMBSTONE)
+            await pipe.execute()
+        return sum(1 for source in sources if source)
+
+    async def prune_tombstones(self) -> int:
+        """Forget deleted entries whose failed job is gone from its queue, so it can never be captured again."""
+        pruned = 0
+        async for source, value in self.redis.hscan_iter(self.keys.dlq_sources, count=1_000):
+            if value != TOMBSTONE:
+                continue
+            queue, rest = str(source).split(":", 1)
+            job_id = rest.rsplit(":", 1)[0]
+            if await self.redis.zscore(self.keys.queue(queue, "failed"), job_id) is None:
+                pruned += int(await self.redis.hdel(self.keys.dlq_sources, source))
+        return pruned
 
     async def count(self) -> int:
         """How many entries the DLQ holds."""

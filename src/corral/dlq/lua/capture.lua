@@ -3,7 +3,7 @@
 -- KEYS[4] entry sequence   KEYS[5] entries by time zset
 -- ARGV[1] queue name   ARGV[2] job id   ARGV[3] entry key prefix
 -- ARGV[4] fingerprint   ARGV[5] normalised reason   ARGV[6] now (ms)
--- Returns the entry id, or false when the job is not in the failed set.
+-- Returns the entry id, or false when the job is not in the failed set or its entry was deleted.
 local finished = redis.call('ZSCORE', KEYS[2], ARGV[2])
 if not finished then
   return false
@@ -11,6 +11,9 @@ end
 local finishedOn = redis.call('HGET', KEYS[1], 'finishedOn') or finished
 local source = ARGV[1] .. ':' .. ARGV[2] .. ':' .. finishedOn
 local existing = redis.call('HGET', KEYS[3], source)
+if existing == 'deleted' then
+  return false
+end
 if existing then
   return existing
 end
