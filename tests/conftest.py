@@ -118,3 +118,34 @@ async def worker_services(settings: Settings, valkey_url: str, engine: Engine) -
     yield services
     await services.close()
     await client.aclose()
+
+
+@pytest.fixture
+def serve_app() -> Iterator[Callable[[Any], str]]:
+    """Factory: serve an ASGI app with uvicorn on a free loopback port in a thread; returns its base URL."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from corral.server import free_port
+
+    servers: list[tuple[uvicorn.Server, threading.Thread]] = []
+
+    def serve(asgi_app: Any) -> str:
+        port = free_port()
+        server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("test server did not start")
+            time.sleep(0.01)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield serve
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,216 @@
+"""The `corral` command: thin wrappers that parse arguments, call a service and print the outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
+from corral.settings import Settings
+
+app = typer.Typer(
+    help="Corral: typed job queues on the BullMQ engine, with a dead-letter queue and an owner console.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(width=160) if not sys.stdout.isatty() else Console()
+err = Console(stderr=True)
+
+EXIT_USAGE = 2
+EXIT_FAILURE = 1
+
+
+def _settings(**overrides: Any) -> Settings:
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as exc:
+        for error in exc.errors(include_url=False):
+            field = ".".join(str(part) for part in error["loc"]) or "settings"
+            err.print(f"[red]error:[/red] setting {field}: {error['msg']}")
+        raise typer.Exit(EXIT_USAGE) from None
+
+
+def _configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: CORRAL_DATA_DIR or ./.corral)")
+]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details")]
+
+
+@app.command()
+def up(
+    host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes to start (default 1)")] = None,
+    data_dir: DataDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run Corral: an embedded Valkey unless CORRAL_REDIS_URL is set, workers for every queue, and the API."""
+    settings = _settings(host=host, port=port, worker_processes=workers, data_dir=data_dir)
+    _configure_logging(verbose)
+    from corral.supervisor import run_up
+
+    try:
+        run_up(settings)
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def worker(
+    queue: Annotated[
+        list[str] | None, typer.Option("--queue", "-q", help="Queue to consume; repeat for several (default: all)")
+    ] = None,
+    data_dir: DataDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run one worker process consuming the given queues until SIGTERM or Ctrl-C."""
+    settings = _settings(data_dir=data_dir)
+    _configure_logging(verbose)
+    from corral.connection import resolve_redis_url
+    from corral.contracts.catalogue import default_registry
+    from corral.worker_main import run_worker
+
+    known = default_registry().work_queues
+    unknown = [name for name in queue or [] if name not in known]
+    if unknown:
+        raise _fail(f"--queue: unknown queue(s) {', '.join(unknown)}; known: {', '.join(known)}", EXIT_USAGE)
+    try:
+        asyncio.run(run_worker(settings, resolve_redis_url(settings), queue))
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _read_data(data: str) -> Any:
+    if data.startswith("@"):
+        path = Path(data[1:])
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _fail(f"--data: cannot read {path}: {exc.strerror}", EXIT_USAGE) from None
+    else:
+        text = data
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise _fail(f"--data: not valid JSON: {exc}", EXIT_USAGE) from None
+
+
+@app.command()
+def enqueue(
+    name: Annotated[str, typer.Argument(help="Job type, for example email.send")],
+    data: Annotated[str, typer.Option("--data", "-d", help="Payload as JSON, or @path to a JSON file")],
+    delay_ms: Annotated[int, typer.Option(help="Run no sooner than this many milliseconds from now")] = 0,
+    priority: Annotated[int, typer.Option(help="1 is the highest priority; 0 means none")] = 0,
+    idempotency_key: Annotated[str | None, typer.Option(help="A second enqueue with this key makes no new job")] = None,
+    attempts: Annotated[int | None, typer.Option(help="Override the queue's attempts")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Validate a payload against its job type's contract and enqueue it; prints the job id."""
+    settings = _settings(data_dir=data_dir)
+    payload = _read_data(data)
+    from corral.contracts import EnqueueOptions
+    from corral.contracts.catalogue import default_registry
+
+    options = EnqueueOptions(delay_ms=delay_ms, priority=priority, idempotency_key=idempotency_key, attempts=attempts)
+    registry = default_registry()
+    try:
+        registry.validate(name, payload)
+        job_id = asyncio.run(_enqueue(settings, name, payload, options))
+    except PayloadValidationError as exc:
+        for error in exc.errors:
+            err.print(f"[red]invalid payload:[/red] {error.field}: {error.reason}", highlight=False)
+        raise typer.Exit(EXIT_USAGE) from None
+    except (ContractError, EnqueueError) as exc:
+        raise _fail(str(exc), EXIT_USAGE) from None
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+    out.print(job_id, highlight=False)
+
+
+async def _enqueue(settings: Settings, name: str, payload: Any, options: Any) -> str:
+    from corral.connection import resolve_redis_url
+    from corral.contracts.catalogue import default_registry
+    from corral.engine import Engine
+    from corral.keys import Keys
+    from corral.producer import Producer
+
+    engine = Engine(resolve_redis_url(settings), Keys(settings.key_prefix))
+    try:
+        return await Producer(engine, default_registry()).enqueue(name, payload, options)
+    finally:
+        await engine.close()
+
+
+@app.command()
+def queues(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table")] = False,
+) -> None:
+    """Show every queue with its job counts by state, and the DLQ size."""
+    settings = _settings(data_dir=data_dir)
+    try:
+        rows, dlq_size = asyncio.run(_queue_counts(settings))
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        out.print_json(data={"queues": rows, "dlq": dlq_size})
+        return
+    from corral.engine import JOB_STATES
+
+    table = Table(title="Corral queues")
+    table.add_column("queue", no_wrap=True)
+    for state in JOB_STATES:
+        table.add_column(state, justify="right", no_wrap=True)
+    for queue, counts in rows.items():
+        table.add_row(queue, *(str(counts[state]) for state in JOB_STATES))
+    out.print(table)
+    out.print(f"dead-letter queue: {dlq_size} entr{'y' if dlq_size == 1 else 'ies'}")
+
+
+async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int]:
+    from redis.asyncio import Redis
+
+    from corral.connection import resolve_redis_url
+    from corral.contracts.catalogue import default_registry
+    from corral.dlq.store import DeadLetterStore
+    from corral.engine import Engine
+    from corral.keys import Keys
+
+    url = resolve_redis_url(settings)
+    keys = Keys(settings.key_prefix)
+    engine = Engine(url, keys)
+    redis = Redis.from_url(url, decode_responses=True)
+    try:
+        rows = {queue: await engine.counts(queue) for queue in default_registry().work_queues}
+        return rows, await DeadLetterStore(redis, keys).count()
+    finally:
+        await engine.close()
+        await redis.aclose()
+
+
+def main() -> None:
+    """Entry point of the `corral` console script."""
+    app()

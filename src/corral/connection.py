@@ -1,0 +1,41 @@
+"""Finding the Redis/Valkey server: the configured URL, or the embedded one a running `corral up` announced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from corral.errors import ConfigurationError
+from corral.settings import Settings
+
+
+def announce_file(settings: Settings) -> Path:
+    """Where `corral up` writes the URL of its embedded Valkey for other commands to find."""
+    return settings.data_dir / "run" / "redis-url"
+
+
+def announce(settings: Settings, url: str) -> None:
+    """Record the embedded server's URL (readable by the owner only)."""
+    path = announce_file(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(url + "\n", encoding="utf-8")
+
+
+def withdraw(settings: Settings) -> None:
+    """Forget the announced URL once the embedded server has stopped."""
+    announce_file(settings).unlink(missing_ok=True)
+
+
+def resolve_redis_url(settings: Settings) -> str:
+    """The server to use: CORRAL_REDIS_URL if set, else the embedded Valkey of a running `corral up`."""
+    if settings.redis_url:
+        return settings.redis_url
+    path = announce_file(settings)
+    if path.exists():
+        url = path.read_text(encoding="utf-8").strip()
+        if url:
+            return url
+    raise ConfigurationError(
+        "no Redis/Valkey server: set CORRAL_REDIS_URL, or start `corral up` (it runs an embedded Valkey) "
+        f"with the same data directory ({settings.data_dir})"
+    )

@@ -1,0 +1,35 @@
+"""A worker process: the runtime with the catalogue's handlers, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from redis.asyncio import Redis
+
+from corral.contracts.catalogue import default_registry
+from corral.engine import Engine
+from corral.keys import Keys
+from corral.producer import Producer
+from corral.runtime import Runtime
+from corral.settings import Settings
+from corral.workers import WorkerServices, build_handlers
+
+logger = logging.getLogger(__name__)
+
+
+async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] | None = None) -> None:
+    """Consume `queues` (all work queues when empty) with every catalogue handler until told to stop."""
+    registry = default_registry()
+    keys = Keys(settings.key_prefix)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    engine = Engine(redis_url, keys)
+    services = WorkerServices(settings, redis, Producer(engine, registry), keys)
+    try:
+        handlers = build_handlers(services)
+        runtime = Runtime(settings, redis_url, registry, handlers, queues=queues or None)
+        await runtime.run_until_signalled()
+    finally:
+        await services.close()
+        await engine.close()
+        await redis.aclose()
