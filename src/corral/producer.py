@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from pydantic_core import to_json
 
 from corral.contracts.base import MAX_PAYLOAD_BYTES, EnqueueOptions, JobContract, JobType, Registry
 from corral.engine import Engine, job_options
@@ -38,7 +39,7 @@ def encode_payload(job_type: JobType, payload: Any) -> dict[str, Any]:
     """The payload validated and turned into the JSON document stored with the job; bounded in size."""
     model = job_type.validate(payload)
     data = model.model_dump(mode="json", by_alias=True, exclude_none=True)
-    size = len(json.dumps(data, separators=(",", ":")))
+    size = len(to_json(data))
     if size > MAX_PAYLOAD_BYTES:
         raise PayloadValidationError(
             job_type.name, [FieldError("payload", f"{size} bytes, at most {MAX_PAYLOAD_BYTES}")]
@@ -53,12 +54,22 @@ class Producer(CatalogueProducerMixin):
         self.engine = engine
         self.registry = registry
         self.hooks = hooks or HookBus()
+        self._default_options: dict[str, dict[str, Any]] = {}
+
+    def _options(self, name: str, queue: str, options: EnqueueOptions | None) -> dict[str, Any]:
+        """bullmq options for one job; the defaults of each job type are built once."""
+        if options is None or options == NO_OPTIONS:
+            cached = self._default_options.get(name)
+            if cached is None:
+                cached = self._default_options[name] = job_options(name, self.registry.queue(queue), NO_OPTIONS)
+            return cached
+        return job_options(name, self.registry.queue(queue), options)
 
     async def enqueue(self, name: str, payload: Any, options: EnqueueOptions | None = None) -> str:
         """Validate and enqueue one job; returns its id."""
         job_type = self.registry.job(name)
         data = encode_payload(job_type, payload)
-        opts = job_options(name, self.registry.queue(job_type.queue), options or NO_OPTIONS)
+        opts = self._options(name, job_type.queue, options)
         job_id = await self.engine.add(job_type.queue, name, data, opts)
         if self.hooks.wants(JobEventKind.QUEUED):
             await self.hooks.emit(JobEvent(JobEventKind.QUEUED, job_type.queue, job_id, name))
@@ -84,7 +95,7 @@ class Producer(CatalogueProducerMixin):
             try:
                 job_type = self.registry.job(item.name)
                 data = encode_payload(job_type, item.payload)
-                opts = job_options(item.name, self.registry.queue(job_type.queue), item.options)
+                opts = self._options(item.name, job_type.queue, item.options)
             except (PayloadValidationError, UnknownJobError, EnqueueError) as exc:
                 failures[index] = exc
                 continue
