@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bullmq import Job, Queue, Worker
@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
 from corral.dlq.store import DeadLetterStore
-from corral.errors import EnqueueError, JobFailure, UnrecoverableJobError
+from corral.errors import ConflictError, EnqueueError, JobFailure, NotFoundError, UnrecoverableJobError
 from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
@@ -97,6 +97,34 @@ class JobRecord:
     finished_on: int | None
     delay_ms: int
     priority: int
+    opts: dict[str, Any] = field(default_factory=dict)
+    stacktrace: list[str] = field(default_factory=list)
+    attempts_started: int = 0
+    stalled_count: int = 0
+
+
+def _record(queue: str, job: Job, state: str) -> JobRecord:
+    return JobRecord(
+        id=str(job.id),
+        queue=queue,
+        name=str(job.name),
+        data=job.data if isinstance(job.data, dict) else {"_value": job.data},
+        state=state,
+        attempts_made=int(job.attemptsMade or 0),
+        attempts=int(job.opts.get("attempts") or 1),
+        progress=job.progress,
+        failed_reason=job.failedReason,
+        return_value=job.returnvalue,
+        timestamp=int(job.timestamp or 0),
+        processed_on=job.processedOn or None,
+        finished_on=job.finishedOn or None,
+        delay_ms=int(job.delay or 0),
+        priority=int(job.priority or 0),
+        opts=dict(job.opts or {}),
+        stacktrace=[str(line) for line in (job.stacktrace or [])],
+        attempts_started=int(job.attemptsStarted or 0),
+        stalled_count=int(job.stalledCounter or 0),
+    )
 
 
 class Engine:
@@ -138,23 +166,69 @@ class Engine:
         if job is None:
             return None
         state = await bull_queue.getJobState(job_id)
-        return JobRecord(
-            id=str(job.id),
-            queue=queue,
-            name=job.name,
-            data=job.data if isinstance(job.data, dict) else {},
-            state=str(state),
-            attempts_made=int(job.attemptsMade or 0),
-            attempts=int(job.opts.get("attempts") or 1),
-            progress=job.progress,
-            failed_reason=job.failedReason,
-            return_value=job.returnvalue,
-            timestamp=int(job.timestamp or 0),
-            processed_on=job.processedOn or None,
-            finished_on=job.finishedOn or None,
-            delay_ms=int(job.delay or 0),
-            priority=int(job.priority or 0),
-        )
+        return _record(queue, job, str(state))
+
+    async def list_jobs(self, queue: str, state: str, start: int, end: int, ascending: bool = False) -> list[JobRecord]:
+        """Jobs of one state by position (newest first unless `ascending`), `end` inclusive."""
+        jobs = await self._queue(queue).getJobs([state], start, end, ascending)
+        return [_record(queue, job, state) for job in jobs]
+
+    async def job_logs(self, queue: str, job_id: str, limit: int = 500) -> tuple[list[str], int]:
+        """The last `limit` log lines of a job, oldest first, and how many it has in all."""
+        result = await self._queue(queue).getJobLogs(job_id, -limit, -1, True)
+        return [str(line) for line in result.get("logs", [])], int(result.get("count", 0))
+
+    async def _existing(self, queue: str, job_id: str) -> Job:
+        job = await Job.fromId(self._queue(queue), job_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id!r} in queue {queue!r}")
+        return job
+
+    async def retry_job(self, queue: str, job_id: str) -> None:
+        """Move a failed or completed job back to waiting, with its attempts reset."""
+        job = await self._existing(queue, job_id)
+        state = await self._queue(queue).getJobState(job_id)
+        if state not in ("failed", "completed"):
+            raise ConflictError(f"job {job_id} is {state}; only failed or completed jobs can be retried")
+        try:
+            await job.retry(str(state), {"resetAttemptsMade": True, "resetAttemptsStarted": True})
+        except Exception as exc:
+            raise ConflictError(f"job {job_id} could not be retried: {exc}") from None
+
+    async def remove_job(self, queue: str, job_id: str) -> None:
+        """Delete a job that is not being processed."""
+        await self._existing(queue, job_id)
+        removed = await self._queue(queue).remove(job_id)
+        if not removed:
+            raise ConflictError(f"job {job_id} is locked by a worker; it can be removed once it is not active")
+
+    async def promote_job(self, queue: str, job_id: str) -> None:
+        """Run a delayed job now."""
+        job = await self._existing(queue, job_id)
+        state = await self._queue(queue).getJobState(job_id)
+        if state != "delayed":
+            raise ConflictError(f"job {job_id} is {state}; only delayed jobs can be promoted")
+        await job.promote()
+
+    async def pause(self, queue: str) -> None:
+        """Stop workers from taking jobs of this queue (active jobs finish)."""
+        await self._queue(queue).pause()
+
+    async def resume(self, queue: str) -> None:
+        """Let workers take jobs of this queue again."""
+        await self._queue(queue).resume()
+
+    async def is_paused(self, queue: str) -> bool:
+        """Whether the queue is paused."""
+        return bool(await self._queue(queue).isPaused())
+
+    async def purge(self, queue: str) -> None:
+        """Remove every job that has not started: waiting, prioritized, paused and delayed."""
+        await self._queue(queue).drain(True)
+
+    async def obliterate(self, queue: str) -> None:
+        """Remove every job of the queue in every state, active ones included, and its event stream."""
+        await self._queue(queue).obliterate(force=True)
 
     async def clean(self, queue: str, state: str, older_than_ms: int, limit: int = 10_000) -> int:
         """Remove up to `limit` jobs in `state` (completed, failed, ...) finished more than `older_than_ms` ago."""

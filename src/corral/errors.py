@@ -78,6 +78,52 @@ class EnqueueError(CorralError):
     """Raised when enqueue options are invalid (negative delay, bad priority, bad idempotency key)."""
 
 
+class NotFoundError(CorralError):
+    """Raised when a queue, job, DLQ entry, user or token does not exist."""
+
+
+class ConflictError(CorralError):
+    """Raised when an operation cannot run in the resource's current state (locked, already done, limits)."""
+
+
+class ReplayLimitError(ConflictError):
+    """Raised when a DLQ entry has already been replayed the maximum number of times."""
+
+
+class InvalidRequestError(CorralError):
+    """Raised when a request's parameters are invalid; carries the field errors."""
+
+    def __init__(self, message: str, errors: list[FieldError] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+class AuthenticationError(CorralError):
+    """Raised when a request carries no valid session or token, or a login fails."""
+
+
+class PermissionDeniedError(CorralError):
+    """Raised when an authenticated account lacks the permission a route or operation requires."""
+
+
+class CsrfError(CorralError):
+    """Raised when a cookie-authenticated state-changing request lacks the session's CSRF token."""
+
+
+class RateLimitedError(CorralError):
+    """Raised when a budget of requests is spent; carries when to retry and the limit's numbers."""
+
+    def __init__(self, message: str, *, retry_after: int, limit: int, reset: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.limit = limit
+        self.reset = reset
+
+
+class ConfirmationRequiredError(CorralError):
+    """Raised when a destructive action lacks a valid confirmation token or typed phrase; nothing was done."""
+
+
 class JobFailure(CorralError):
     """Raised inside a worker to fail the current attempt; retried while attempts remain."""
 

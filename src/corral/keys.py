@@ -73,6 +73,24 @@ class Keys:
         """A realtime pub/sub channel: owner, queues, workflows, analytics or plugins."""
         return f"{self.prefix}:events:{name}"
 
+    # Security
+    def session(self, digest: str) -> str:
+        """A login session, by the digest of its cookie value."""
+        return f"{self.prefix}:session:{digest}"
+
+    def user_sessions(self, user_id: int) -> str:
+        """Set of the session digests of one account, to end them all at once."""
+        return f"{self.prefix}:user-sessions:{user_id}"
+
+    def confirmation(self, digest: str) -> str:
+        """A pending double-confirmation of a destructive action, by the digest of its token."""
+        return f"{self.prefix}:confirm:{digest}"
+
+    @property
+    def rate_limit_prefix(self) -> str:
+        """Prefix of the rate limiter's counters."""
+        return f"{self.prefix}:ratelimit"
+
     def lock(self, name: str) -> str:
         """A named mutual-exclusion lock."""
         return f"{self.prefix}:lock:{name}"

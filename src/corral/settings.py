@@ -30,6 +30,19 @@ class Settings(BaseSettings):
     stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
     worker_processes: int = Field(default=1, ge=1, le=64, description="worker processes `corral up` starts")
 
+    # Accounts, sessions and limits
+    owner_email: str = Field(default="owner@localhost", description="email of the owner `corral up` creates first")
+    owner_password: SecretStr = Field(default=SecretStr(""), description="first owner's password; else one is printed")
+    session_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    role_grants: dict[str, list[str]] = Field(default_factory=dict, description="extra permissions per role")
+    rate_limit_reads: str = "600/minute"
+    rate_limit_mutations: str = "120/minute"
+    rate_limit_exports: str = "10/minute"
+    rate_limit_login_ip: str = "20/minute"
+    rate_limit_login_account: str = "5/minute"
+    trusted_proxies: list[str] = Field(default_factory=list, description="proxies whose X-Forwarded-For is believed")
+
     # Mail (email.send, email.otp): empty URL writes Maildir messages to <data_dir>/outbox;
     # smtp://user:pass@host:587 uses STARTTLS, smtps://... implicit TLS, smtp+plain://... neither (tests only).
     mail_url: SecretStr = SecretStr("")

@@ -6,34 +6,58 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from redis.asyncio import Redis
+from fastapi.routing import APIRoute
 
 from corral import __version__
-from corral.api.docs import mount_docs
+from corral.api.audit import router as audit_router
+from corral.api.auth import router as auth_router
+from corral.api.context import build_services
+from corral.api.docs import mount_docs_assets
+from corral.api.docs import router as docs_router
+from corral.api.errors import install_error_handlers
 from corral.api.health import router as health_router
+from corral.api.queues import router as queues_router
+from corral.api.routing import check_routes_are_guarded
+from corral.contracts.base import Registry
+from corral.contracts.catalogue import default_registry
 from corral.settings import Settings
 
+DESCRIPTION = """Owner API of Corral, a job-queue platform on the BullMQ engine.
 
-def create_app(settings: Settings, redis_url: str) -> FastAPI:
+Every route except `/healthz` and `/auth/login` needs an owner: a session cookie from `POST /auth/login`
+(state-changing requests then also send the `X-CSRF-Token` header), or a personal API token sent as
+`Authorization: Bearer <token>`. Errors are `application/problem+json` with the invalid fields listed.
+"""
+
+
+def create_app(settings: Settings, redis_url: str, registry: Registry | None = None) -> FastAPI:
     """The API application for one settings object and one Redis/Valkey server."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.redis = Redis.from_url(redis_url, decode_responses=True)
+        api = build_services(settings, redis_url, registry or default_registry())
+        app.state.services = api
+        app.state.redis = api.redis
         try:
             yield
         finally:
-            await app.state.redis.aclose()
+            await api.close()
 
     app = FastAPI(
         title="Corral",
         version=__version__,
-        description="Owner API of Corral, a job-queue platform on the BullMQ engine.",
+        description=DESCRIPTION,
         docs_url=None,
         redoc_url=None,
+        openapi_url=None,
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.include_router(health_router)
-    mount_docs(app)
+    app.state.api_routes = []
+    install_error_handlers(app)
+    for router in (health_router, auth_router, queues_router, audit_router, docs_router):
+        app.include_router(router)
+        app.state.api_routes.extend(route for route in router.routes if isinstance(route, APIRoute))
+    mount_docs_assets(app)
+    check_routes_are_guarded(app)
     return app

@@ -1,10 +1,20 @@
-"""OpenAPI documentation pages served from the installed Swagger UI bundle: no CDN, no inline script."""
+"""OpenAPI schema and documentation pages for owners, from the installed Swagger UI bundle: no CDN, no inline script."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from typing import Annotated
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
+
+from corral.api.routing import owner_router
+from corral.api.security import Principal, require
+from corral.security.permissions import Permission
+
+router = owner_router(tags=["docs"])
+Reader = Annotated[Principal, require(Permission.QUEUES_READ)]
 
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title} - API</title>
@@ -19,16 +29,31 @@ INIT_SCRIPT = """window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#sw
 """
 
 
-def mount_docs(app: FastAPI) -> None:
-    """Serve `/docs` (Swagger UI) from the `swagger-ui-bundle` package installed with Corral."""
+@router.get("/openapi.json", name="docs.openapi", include_in_schema=False)
+async def openapi(request: Request, _: Reader) -> JSONResponse:
+    """The OpenAPI schema of the API."""
+    app: FastAPI = request.app
+    if app.openapi_schema is None:
+        app.openapi_schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+    return JSONResponse(app.openapi_schema)
+
+
+@router.get("/docs", name="docs.page", include_in_schema=False)
+async def docs(request: Request, _: Reader) -> HTMLResponse:
+    """Swagger UI for the API."""
+    return HTMLResponse(DOCS_PAGE.format(title=request.app.title))
+
+
+@router.get("/docs/init.js", name="docs.init", include_in_schema=False)
+async def docs_init(_: Reader) -> PlainTextResponse:
+    """The script that starts Swagger UI on the schema."""
+    return PlainTextResponse(INIT_SCRIPT, media_type="text/javascript")
+
+
+def mount_docs_assets(app: FastAPI) -> None:
+    """Serve Swagger UI's files from the `swagger-ui-bundle` package installed with Corral."""
     from swagger_ui_bundle import swagger_ui_path
 
     app.mount("/docs/assets", StaticFiles(directory=str(swagger_ui_path)), name="docs-assets")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        return HTMLResponse(DOCS_PAGE.format(title=app.title))
-
-    @app.get("/docs/init.js", include_in_schema=False)
-    async def docs_init() -> PlainTextResponse:
-        return PlainTextResponse(INIT_SCRIPT, media_type="text/javascript")

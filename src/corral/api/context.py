@@ -1,0 +1,86 @@
+"""The services an API process shares, built once in the app's lifespan and reached from requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import Request
+from redis.asyncio import Redis
+
+from corral.contracts.base import Registry
+from corral.dlq.store import DeadLetterStore
+from corral.engine import Engine
+from corral.keys import Keys
+from corral.producer import Producer
+from corral.security.audit import AuditTrail
+from corral.security.confirmations import Confirmations
+from corral.security.permissions import Policy
+from corral.security.ratelimit import RateLimits
+from corral.security.sessions import SessionStore
+from corral.security.tokens import TokenService
+from corral.security.users import UserService
+from corral.settings import Settings
+from corral.store import Database
+
+
+@dataclass
+class ApiServices:
+    """Long-lived resources and services of one API process."""
+
+    settings: Settings
+    redis_url: str
+    redis: Redis
+    keys: Keys
+    registry: Registry
+    engine: Engine
+    producer: Producer
+    dlq: DeadLetterStore
+    database: Database
+    users: UserService
+    tokens: TokenService
+    sessions: SessionStore
+    confirmations: Confirmations
+    limits: RateLimits
+    audit: AuditTrail
+    policy: Policy
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self.limits.close()
+        await self.engine.close()
+        await self.redis.aclose()
+        self.database.dispose()
+
+
+def build_services(settings: Settings, redis_url: str, registry: Registry) -> ApiServices:
+    """Every service of an API process, from settings."""
+    keys = Keys(settings.key_prefix)
+    redis = Redis.from_url(redis_url, decode_responses=True)
+    engine = Engine(redis_url, keys)
+    database = Database(settings.resolved_database_url)
+    return ApiServices(
+        settings=settings,
+        redis_url=redis_url,
+        redis=redis,
+        keys=keys,
+        registry=registry,
+        engine=engine,
+        producer=Producer(engine, registry),
+        dlq=DeadLetterStore(redis, keys),
+        database=database,
+        users=UserService(database),
+        tokens=TokenService(database),
+        sessions=SessionStore(redis, keys, settings.session_ttl_seconds),
+        confirmations=Confirmations(redis, keys),
+        limits=RateLimits(settings, redis_url, keys),
+        audit=AuditTrail(database),
+        policy=Policy(settings.role_grants),
+    )
+
+
+def services(request: Request) -> ApiServices:
+    """The API process's services (a FastAPI dependency)."""
+    found: ApiServices = request.app.state.services
+    return found

@@ -1,0 +1,99 @@
+"""Authentication and authorisation of requests: session cookie or bearer token, CSRF, permission, budgets."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import Depends, Request
+
+from corral.api.context import ApiServices, services
+from corral.errors import AuthenticationError, CsrfError, PermissionDeniedError
+from corral.security.permissions import Permission
+from corral.security.ratelimit import Budget
+from corral.security.sessions import CSRF_HEADER, SESSION_COOKIE, Session, csrf_matches
+from corral.security.users import Account
+from corral.settings import Settings
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling, how they proved it, and what they may do."""
+
+    account: Account
+    via: Literal["session", "token"]
+    session: Session | None = None
+
+    @property
+    def actor(self) -> str:
+        """The name recorded in audit and data-access logs."""
+        return self.account.email
+
+
+def client_ip(request: Request, settings: Settings) -> str:
+    """The caller's address; X-Forwarded-For is believed only from configured trusted proxies."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in settings.trusted_proxies:
+        candidate = forwarded.split(",")[0].strip()
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            return peer
+    return peer
+
+
+async def authenticate(request: Request, api: ApiServices) -> Principal:
+    """The principal behind a bearer token or a session cookie; raises AuthenticationError."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, credential = header.partition(" ")
+        if scheme.lower() != "bearer" or not credential.strip():
+            raise AuthenticationError("Authorization header must be 'Bearer <token>'")
+        account = await api.tokens.authenticate(credential.strip())
+        if account is None:
+            raise AuthenticationError("token unknown, revoked, expired, or its account is disabled")
+        return Principal(account, "token")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await api.sessions.get(cookie)
+        if session is not None:
+            account = await api.users.get(session.user_id)
+            if account is not None and account.active:
+                return Principal(account, "session", session)
+        raise AuthenticationError("session expired or ended; sign in again")
+    raise AuthenticationError("sign in, or send an API token as 'Authorization: Bearer <token>'")
+
+
+class Require:
+    """A route's guard: spends the IP budget, authenticates, checks CSRF and the permission, spends the user budget."""
+
+    def __init__(self, permission: Permission, budget: Budget | None = None) -> None:
+        self.permission = permission
+        self.budget = budget
+
+    async def __call__(self, request: Request, api: ApiServices = Depends(services)) -> Principal:  # noqa: B008
+        budget = self.budget or (Budget.READ if request.method in SAFE_METHODS else Budget.MUTATION)
+        request.state.budget = budget
+        rate = await api.limits.spend(budget, "ip", client_ip(request, api.settings))
+        principal = await authenticate(request, api)
+        request.state.principal = principal
+        if principal.via == "session" and request.method not in SAFE_METHODS:
+            if principal.session is None or not csrf_matches(principal.session, request.headers.get(CSRF_HEADER)):
+                raise CsrfError(f"send the session's CSRF token in the {CSRF_HEADER} header")
+        if not api.policy.allows(principal.account.role, self.permission):
+            raise PermissionDeniedError(
+                f"this needs the {self.permission.value} permission, which your role "
+                f"({principal.account.role.value}) does not hold"
+            )
+        user_rate = await api.limits.spend(budget, "user", str(principal.account.id))
+        request.state.rate = min(rate, user_rate, key=lambda r: r[1])
+        return principal
+
+
+def require(permission: Permission, budget: Budget | None = None) -> Any:
+    """The dependency a route declares for its permission (and, for exports, its budget)."""
+    return Depends(Require(permission, budget))

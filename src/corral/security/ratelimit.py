@@ -1,0 +1,72 @@
+"""Request budgets with the `limits` library on Redis: per IP and per account, for reads, mutations, exports, login."""
+
+from __future__ import annotations
+
+import enum
+import math
+import time
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from corral.errors import ConfigurationError, RateLimitedError
+from corral.keys import Keys
+from corral.settings import Settings
+
+
+class Budget(enum.StrEnum):
+    """Which budget a request spends."""
+
+    READ = "read"
+    MUTATION = "mutation"
+    EXPORT = "export"
+    LOGIN_IP = "login-ip"
+    LOGIN_ACCOUNT = "login-account"
+
+
+class RateLimits:
+    """Counts requests against configured budgets; raises RateLimitedError when one is spent."""
+
+    def __init__(self, settings: Settings, redis_url: str, keys: Keys) -> None:
+        try:
+            self.items: dict[Budget, RateLimitItem] = {
+                Budget.READ: parse(settings.rate_limit_reads),
+                Budget.MUTATION: parse(settings.rate_limit_mutations),
+                Budget.EXPORT: parse(settings.rate_limit_exports),
+                Budget.LOGIN_IP: parse(settings.rate_limit_login_ip),
+                Budget.LOGIN_ACCOUNT: parse(settings.rate_limit_login_account),
+            }
+        except ValueError as exc:
+            raise ConfigurationError(f"rate limit: {exc}") from None
+        uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
+        self.storage = RedisStorage(uri, implementation="redispy", key_prefix=keys.rate_limit_prefix)
+        self.limiter = MovingWindowRateLimiter(self.storage)
+
+    async def spend(self, budget: Budget, *identity: str) -> tuple[int, int, int]:
+        """Spend one request of `budget` for `identity`; returns (limit, remaining, reset epoch seconds)."""
+        item = self.items[budget]
+        allowed = await self.limiter.hit(item, budget.value, *identity)
+        stats = await self.limiter.get_window_stats(item, budget.value, *identity)
+        reset = int(math.ceil(stats.reset_time))
+        if not allowed:
+            retry_after = max(reset - int(time.time()), 1)
+            raise RateLimitedError(
+                f"too many requests ({item.amount} per {item.get_expiry()} s for {budget.value}); "
+                f"retry in {retry_after} s",
+                retry_after=retry_after,
+                limit=item.amount,
+                reset=reset,
+            )
+        return item.amount, stats.remaining, reset
+
+    async def clear(self, budget: Budget, *identity: str) -> None:
+        """Forget what `identity` spent of `budget` (a successful login clears the account's failures)."""
+        await self.limiter.clear(self.items[budget], budget.value, *identity)
+
+    async def close(self) -> None:
+        """Release the storage's connections."""
+        bridge = getattr(self.storage, "bridge", None)
+        client = getattr(bridge, "storage", None)
+        if client is not None and hasattr(client, "aclose"):
+            await client.aclose()

@@ -1,0 +1,114 @@
+"""Personal API tokens: random, shown once, stored as a SHA-256 digest, revocable, sent as `Bearer`."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from corral.errors import FieldError, InvalidRequestError, NotFoundError
+from corral.security.users import Account
+from corral.store import Database, utcnow
+from corral.store.security_models import ApiToken, User
+
+TOKEN_PREFIX = "crl_"
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token's public description (never the token itself)."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, token: ApiToken) -> TokenInfo:
+        return cls(
+            token.id, token.name, token.prefix, token.created_at, token.expires_at, token.last_used_at, token.revoked_at
+        )
+
+
+def digest(token: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class TokenService:
+    """Creates, lists, revokes and checks personal API tokens."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _create(self, user_id: int, name: str, ttl_days: int | None) -> tuple[str, TokenInfo]:
+        name = name.strip()
+        if not 1 <= len(name) <= 100:
+            raise InvalidRequestError("name: between 1 and 100 characters", [FieldError("name", "1 to 100 characters")])
+        if ttl_days is not None and not 1 <= ttl_days <= 3650:
+            raise InvalidRequestError("ttl_days: between 1 and 3650", [FieldError("ttl_days", "between 1 and 3650")])
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        expires = utcnow() + timedelta(days=ttl_days) if ttl_days else None
+        with self.database.transaction() as session:
+            record = ApiToken(
+                user_id=user_id, name=name, token_hash=digest(token), prefix=token[:10], expires_at=expires
+            )
+            session.add(record)
+            session.flush()
+            return token, TokenInfo.of(record)
+
+    async def create(self, user_id: int, name: str, ttl_days: int | None = None) -> tuple[str, TokenInfo]:
+        """A new token for the account; the token string is returned here and never again."""
+        return await asyncio.to_thread(self._create, user_id, name, ttl_days)
+
+    def _list(self, user_id: int) -> list[TokenInfo]:
+        with self.database.transaction() as session:
+            rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id).order_by(ApiToken.id))
+            return [TokenInfo.of(row) for row in rows]
+
+    async def list(self, user_id: int) -> list[TokenInfo]:
+        """The account's tokens, revoked ones included."""
+        return await asyncio.to_thread(self._list, user_id)
+
+    def _revoke(self, user_id: int, token_id: int) -> TokenInfo:
+        with self.database.transaction() as session:
+            record = session.get(ApiToken, token_id)
+            if record is None or record.user_id != user_id:
+                raise NotFoundError(f"no token {token_id} for this account")
+            record.revoked_at = record.revoked_at or utcnow()
+            return TokenInfo.of(record)
+
+    async def revoke(self, user_id: int, token_id: int) -> TokenInfo:
+        """Revoke one of the account's tokens; it stops working at once."""
+        return await asyncio.to_thread(self._revoke, user_id, token_id)
+
+    def _authenticate(self, token: str) -> Account | None:
+        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+            return None
+        now = utcnow()
+        with self.database.transaction() as session:
+            row = session.execute(
+                select(ApiToken, User)
+                .join(User, User.id == ApiToken.user_id)
+                .where(ApiToken.token_hash == digest(token))
+            ).first()
+            if row is None:
+                return None
+            record, user = row
+            if record.revoked_at or user.disabled_at or (record.expires_at and record.expires_at <= now):
+                return None
+            if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
+                record.last_used_at = now
+            return Account.of(user)
+
+    async def authenticate(self, token: str) -> Account | None:
+        """The account owning a live token, or None for unknown, revoked, expired or disabled."""
+        return await asyncio.to_thread(self._authenticate, token)
