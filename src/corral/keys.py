@@ -69,6 +69,11 @@ class Keys:
         """Hash of live worker processes, id -> heartbeat document."""
         return f"{self.prefix}:workers"
 
+    @property
+    def event_stream(self) -> str:
+        """Stream retaining the latest realtime events (about 60 s), for clients that connect or resume."""
+        return f"{self.prefix}:events:stream"
+
     def channel(self, name: str) -> str:
         """A realtime pub/sub channel: owner, queues, workflows, analytics or plugins."""
         return f"{self.prefix}:events:{name}"

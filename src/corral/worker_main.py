@@ -9,7 +9,9 @@ from redis.asyncio import Redis
 
 from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
+from corral.hooks import HookBus
 from corral.keys import Keys
+from corral.observers import install_observers
 from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
@@ -27,7 +29,9 @@ async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] |
     services = WorkerServices(settings, redis, Producer(engine, registry), keys)
     try:
         handlers = build_handlers(services)
-        runtime = Runtime(settings, redis_url, registry, handlers, queues=queues or None)
+        hooks = HookBus()
+        runtime = Runtime(settings, redis_url, registry, handlers, queues=queues or None, hooks=hooks)
+        install_observers(hooks, services, runtime)
         await runtime.run_until_signalled()
     finally:
         await services.close()

@@ -1,0 +1,25 @@
+"""Side concerns of a worker process (metrics, realtime events, DLQ replay outcomes) subscribing to its hooks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from corral.hooks import HookBus
+    from corral.runtime import Runtime
+    from corral.workers.services import WorkerServices
+
+Observer = Callable[["HookBus", "WorkerServices", "Runtime"], None]
+
+
+def worker_observers() -> list[Observer]:
+    """The observers every worker process installs, each `(hooks, services, runtime) -> None`."""
+    # One import and one list entry per observer.
+    return []
+
+
+def install_observers(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
+    """Subscribe every observer to the worker's hooks before the runtime starts."""
+    for observe in worker_observers():
+        observe(hooks, services, runtime)
