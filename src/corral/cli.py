@@ -72,8 +72,16 @@ def up(
     _configure_logging(verbose)
     from corral.supervisor import run_up
 
+    def show_first_owner(email: str, password: str) -> None:
+        out.print(
+            f"\n[bold]First owner account created[/bold]: {email}\n"
+            f"One-time password, shown only now: [bold]{password}[/bold]\n"
+            f"Change it with: corral users set-password --email {email}\n",
+            highlight=False,
+        )
+
     try:
-        run_up(settings)
+        run_up(settings, show_first_owner)
     except CorralError as exc:
         raise _fail(str(exc)) from None
 
@@ -214,3 +222,8 @@ async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], 
 def main() -> None:
     """Entry point of the `corral` console script."""
     app()
+
+
+from corral.cli_users import users_app  # noqa: E402 - the sub-apps import this module's helpers
+
+app.add_typer(users_app, name="users")

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 import uvicorn
@@ -66,22 +67,30 @@ class WorkerPool:
                 process.wait()
 
 
-def migrate_database(settings: Settings) -> None:
-    """Bring the SQL store's schema up to date before anything uses it."""
-    try:
-        from corral.store import upgrade
-    except ImportError:  # the store ships with the workers that need it
-        return
+def prepare_database(settings: Settings) -> str | None:
+    """Migrate the SQL store and create the first owner if there is none; returns a generated password or None."""
+    from corral.security.users import UserService
+    from corral.store import Database, upgrade
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+    try:
+        users = UserService(database)
+        return asyncio.run(users.ensure_owner(settings.owner_email, settings.owner_password.get_secret_value()))
+    finally:
+        database.dispose()
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def run_up(settings: Settings) -> None:
-    """Run Corral until SIGTERM/SIGINT: server, migrations, workers and the API; stop them all cleanly."""
+def run_up(settings: Settings, show_first_owner: Callable[[str, str], None]) -> None:
+    """Run Corral until SIGTERM/SIGINT: server, migrations, workers and the API; stop them all cleanly.
+
+    On the first start, an owner account is created; a generated password goes to `show_first_owner`, never a log.
+    """
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM must then unwind through the
     # clean-up below instead of killing the process with the embedded server still running.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -97,7 +106,9 @@ def run_up(settings: Settings) -> None:
         announce(settings, redis_url)
     pool = WorkerPool(settings, redis_url, settings.worker_processes)
     try:
-        migrate_database(settings)
+        generated = prepare_database(settings)
+        if generated:
+            show_first_owner(settings.owner_email, generated)
         pool.start()
         with suppress(KeyboardInterrupt):
             asyncio.run(_serve_api(settings, redis_url, pool))

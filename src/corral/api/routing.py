@@ -111,12 +111,11 @@ def route_permission(route: APIRoute) -> Require | None:
 
 def check_routes_are_guarded(app: FastAPI) -> None:
     """Refuse to start when any API route (as listed in `app.state.api_routes`) is neither public nor guarded."""
+    routes: list[APIRoute] = app.state.api_routes
     unguarded = [
         route.path
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        and route.path not in PUBLIC_PATHS
-        and (route_permission(route) is None or not isinstance(route, CorralRoute))
+        for route in routes
+        if route.path not in PUBLIC_PATHS and (route_permission(route) is None or not isinstance(route, CorralRoute))
     ]
     if unguarded:
         raise ConfigurationError(f"routes without a permission: {', '.join(sorted(unguarded))}")

@@ -20,16 +20,20 @@ MAX_PARAM_TEXT = 2_000
 
 
 def redact(value: Any, name: str = "") -> Any:
-    """`value` with every field whose name looks secret replaced, and long text cut."""
+    """`value` as JSON-ready data: fields whose names look secret replaced, long text cut, other types as text."""
     if name and SECRET_NAME.search(name):
         return REDACTED
     if isinstance(value, Mapping):
         return {str(key): redact(item, str(key)) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [redact(item) for item in value[:100]]
-    if isinstance(value, str) and len(value) > MAX_PARAM_TEXT:
-        return value[:MAX_PARAM_TEXT] + "..."
-    return value
+    if isinstance(value, str):
+        return value[:MAX_PARAM_TEXT] + "..." if len(value) > MAX_PARAM_TEXT else value
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from corral.errors import ConflictError, FieldError, InvalidRequestError, NotFoundError
 from corral.security.passwords import generate_password, hash_password, password_problem, verify_password
@@ -68,7 +69,10 @@ class UserService:
                 raise ConflictError(f"an account with email {address} already exists")
             user = User(email=address, password_hash=hash_password(password), role=Role(role).value)
             session.add(user)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:  # a concurrent create of the same email won the race
+                raise ConflictError(f"an account with email {address} already exists") from None
             return Account.of(user)
 
     async def create(self, email: str, role: Role, password: str) -> Account:
@@ -110,6 +114,22 @@ class UserService:
     async def disable(self, email: str) -> Account:
         """Disable an account: it can no longer sign in nor use its tokens; the last owner cannot be disabled."""
         return await asyncio.to_thread(self._disable, email)
+
+    def _set_password(self, email: str, password: str) -> Account:
+        address = normalise_email(email)
+        problem = password_problem(password)
+        if problem:
+            raise InvalidRequestError(f"password: {problem}", [FieldError("password", problem)])
+        with self.database.transaction() as session:
+            user = session.scalar(select(User).where(User.email == address))
+            if user is None:
+                raise NotFoundError(f"no account with email {address}")
+            user.password_hash = hash_password(password)
+            return Account.of(user)
+
+    async def set_password(self, email: str, password: str) -> Account:
+        """Replace an account's password (for example the first owner's one-time password)."""
+        return await asyncio.to_thread(self._set_password, email, password)
 
     def _authenticate(self, email: str, password: str) -> Account | None:
         address = email.strip().lower()[:320]
