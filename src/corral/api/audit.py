@@ -72,7 +72,7 @@ class AuditPagePublic(BaseModel):
 class UserCreate(BaseModel):
     """A new account."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     email: str = Field(min_length=3, max_length=320)
     role: Role
     password: str = Field(min_length=1, max_length=1024)
@@ -100,7 +100,7 @@ async def list_audit(
     resource: ResourceQ = None,
     since: TimeQ = None,
     until: TimeQ = None,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AuditPagePublic:
     """Audit rows newest first, filtered by actor, action, resource prefix and time range. Logged as a data access."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.context import ApiServices, services
@@ -25,7 +25,7 @@ router = owner_router(tags=["auth"])
 class LoginCreate(BaseModel):
     """Credentials."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     email: str = Field(min_length=3, max_length=320)
     password: str = Field(min_length=1, max_length=1024)
 
@@ -62,7 +62,7 @@ class SessionPublic(BaseModel):
 class TokenCreate(BaseModel):
     """A new personal API token."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=100)
     ttl_days: int | None = Field(default=None, ge=1, le=3650)
 
@@ -208,7 +208,7 @@ async def create_token(
 
 @router.delete("/auth/tokens/{token_id}", name="tokens.revoke", response_model=TokenPublic)
 async def revoke_token(
-    token_id: int,
+    token_id: Annotated[int, Path(ge=1, le=2**62)],
     api: Api,
     note: Annotated[AuditNote, Depends(audit_note)],
     principal: Self,

@@ -8,11 +8,13 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.context import ApiServices, services
+from corral.api.realtime import Events
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.contracts.base import EnqueueOptions
 from corral.engine import JobRecord
 from corral.queues import LISTABLE_STATES, Impact, QueueService, QueueSummary
+from corral.realtime import EventDraft, EventType, Severity
 from corral.security.permissions import Permission
 
 router = owner_router(prefix="/owner", tags=["queues"])
@@ -155,7 +157,7 @@ class JobDetailPublic(JobPublic):
 class CleanCreate(BaseModel):
     """Which finished jobs to remove."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     state: Literal["completed", "failed"]
     older_than_seconds: int = Field(ge=0, le=365 * 86_400)
     limit: int = Field(default=10_000, ge=1, le=100_000)
@@ -164,7 +166,7 @@ class CleanCreate(BaseModel):
 class ConfirmCreate(BaseModel):
     """The second call of a destructive action: the token from the first call and the typed phrase."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     confirmation_token: str | None = Field(default=None, max_length=200)
     phrase: str | None = Field(default=None, max_length=200)
 
@@ -185,7 +187,7 @@ class DestructivePublic(BaseModel):
 class EnqueueCreate(BaseModel):
     """A job to enqueue: its type, payload (validated by the type's contract) and options."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
     name: str = Field(min_length=1, max_length=128)
     payload: dict[str, Any]
     delay_ms: int = Field(default=0, ge=0)
@@ -299,17 +301,19 @@ async def remove_job(queue: str, job_id: str, queues: Queues, note: Note, _: Job
 
 
 @router.post("/queues/{queue}/pause", name="queues.pause", response_model=OkPublic)
-async def pause_queue(queue: str, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
+async def pause_queue(queue: str, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
     """Stop workers from taking this queue's jobs; active jobs finish."""
     await queues.pause(queue)
+    await events.publish(EventDraft(EventType.QUEUE_PAUSED, queue=queue, severity=Severity.WARNING))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
 
 @router.post("/queues/{queue}/resume", name="queues.resume", response_model=OkPublic)
-async def resume_queue(queue: str, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
+async def resume_queue(queue: str, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
     """Let workers take this queue's jobs again."""
     await queues.resume(queue)
+    await events.publish(EventDraft(EventType.QUEUE_RESUMED, queue=queue))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
@@ -355,12 +359,17 @@ async def _destructive(
 
 @router.post("/queues/{queue}/purge", name="queues.purge", response_model=DestructivePublic)
 async def purge_queue(
-    queue: str, body: ConfirmCreate, api: Api, queues: Queues, note: Note, principal: Destroyer
+    queue: str, body: ConfirmCreate, api: Api, queues: Queues, note: Note, events: Events, principal: Destroyer
 ) -> DestructivePublic:
     """Remove every job that has not started. First call: the impact and a confirmation token; second call:
     the token and the queue's name typed as `phrase`, within 120 s."""
     impact = await queues.purge_impact(queue)
-    return await _destructive("queues.purge", queue, body, api, principal, note, impact, queues.purge)
+    outcome = await _destructive("queues.purge", queue, body, api, principal, note, impact, queues.purge)
+    if outcome.status == "done":
+        await events.publish(
+            EventDraft(EventType.QUEUE_PURGED, queue, severity=Severity.WARNING, data={"removed": outcome.count})
+        )
+    return outcome
 
 
 @router.post("/queues/{queue}/obliterate", name="queues.obliterate", response_model=DestructivePublic)

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from corral.api.errors import corral_error_response, problem, validation_response
@@ -96,9 +97,46 @@ async def _audit(request: Request, principal: Principal, action: str, response: 
         logger.exception("could not write the audit row of %s by %s", action, principal.actor)
 
 
+class FieldErrorPublic(BaseModel):
+    """One invalid field and why."""
+
+    field: str
+    reason: str
+
+
+class ProblemPublic(BaseModel):
+    """An error, as `application/problem+json` (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorPublic] | None = None
+
+
+def _problem(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/ProblemPublic"}
+    return {
+        "model": ProblemPublic,
+        "description": description,
+        "content": {"application/problem+json": {"schema": schema}},
+    }
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("The body is not valid JSON"),
+    401: _problem("No valid session or token"),
+    403: _problem("Authenticated, but the role lacks the permission, or the CSRF token is missing"),
+    404: _problem("No such resource"),
+    409: _problem("The resource's state forbids it, or a confirmation is required"),
+    422: _problem("Invalid parameters; `errors` names each field"),
+    429: _problem("A request budget is spent; see Retry-After"),
+}
+
+
 def owner_router(prefix: str = "", tags: list[str] | None = None) -> APIRouter:
     """A router whose routes audit mutations; each route still declares its permission with `require(...)`."""
-    return APIRouter(prefix=prefix, tags=list(tags or []), route_class=CorralRoute)
+    return APIRouter(prefix=prefix, tags=list(tags or []), route_class=CorralRoute, responses=PROBLEM_RESPONSES)
 
 
 def route_permission(route: APIRoute) -> Require | None:
