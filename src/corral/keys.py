@@ -54,6 +54,71 @@ class Keys:
         """Finished-on watermark of the sweeper that captures failed jobs missed by a crash."""
         return f"{self.prefix}:dlq:sweep:{queue}"
 
+    def dlq_index(self, kind: str, value: str) -> str:
+        """Sorted set of entry ids by failed-at for one `queue`, `name`, `fp`, `status`, `replays` or field value."""
+        return f"{self.dlq_index_prefix}{kind}:{value}"
+
+    @property
+    def dlq_index_prefix(self) -> str:
+        """Prefix of the DLQ's per-value indexes (the capture and delete scripts append `<kind>:<value>`)."""
+        return f"{self.prefix}:dlq:ix:"
+
+    @property
+    def dlq_replayed(self) -> str:
+        """Sorted set of the entries replayed at least once, scored by failed-at."""
+        return f"{self.prefix}:dlq:ix:replayed"
+
+    def dlq_counts(self, dimension: str) -> str:
+        """Sorted set value -> entry count for one dimension (`queue`, `name`, `fp`, `status`), kept by the scripts."""
+        return f"{self.prefix}:dlq:counts:{dimension}"
+
+    @property
+    def dlq_counts_prefix(self) -> str:
+        """Prefix of the per-dimension count sets (the scripts append the dimension)."""
+        return f"{self.prefix}:dlq:counts:"
+
+    @property
+    def dlq_hours(self) -> str:
+        """Hash hour number (epoch ms // 3600000) -> entries that failed in that hour."""
+        return f"{self.prefix}:dlq:hours"
+
+    def dlq_fingerprint(self, fingerprint: str) -> str:
+        """Hash of one error fingerprint: its reason pattern, a sample reason and its search tokens."""
+        return self.dlq_fingerprint_prefix + fingerprint
+
+    @property
+    def dlq_fingerprint_prefix(self) -> str:
+        """Prefix of the fingerprint hashes."""
+        return f"{self.prefix}:dlq:fp:"
+
+    def dlq_token(self, token: str) -> str:
+        """Set of the fingerprints whose reason pattern holds one word; the error-text search index."""
+        return self.dlq_token_prefix + token
+
+    @property
+    def dlq_token_prefix(self) -> str:
+        """Prefix of the error-text token sets."""
+        return f"{self.prefix}:dlq:tok:"
+
+    @property
+    def dlq_job_ids(self) -> str:
+        """Hash job id -> the ids of its entries (space-separated); the job-id search index."""
+        return f"{self.prefix}:dlq:job-ids"
+
+    @property
+    def dlq_version(self) -> str:
+        """Counter bumped by every change to the DLQ; cached analytics of an older version are stale."""
+        return f"{self.prefix}:dlq:version"
+
+    def dlq_task(self, task_id: str) -> str:
+        """Hash of one bulk task: kind, filter, state, progress, heartbeat."""
+        return f"{self.prefix}:dlq:task:{task_id}"
+
+    @property
+    def dlq_tasks(self) -> str:
+        """Sorted set of bulk task ids by creation time."""
+        return f"{self.prefix}:dlq:tasks"
+
     # Worker state
     def otp(self, user_id: str, purpose: str) -> str:
         """Hash of one user's pending one-time code for one purpose (HMAC of the code, attempts left)."""

@@ -1,10 +1,24 @@
-"""The DLQ entry: what Corral keeps of a job that died."""
+"""The DLQ entry: what Corral keeps of a job that died, and what was done with it since."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+REPLAY_STATUSES = ("never", "pending", "succeeded", "died")
+# The fixed fields packed, in this order, into an entry's `meta` array by the capture script (lua/common.lua).
+META = (
+    "queue",
+    "job_id",
+    "name",
+    "attempts_made",
+    "created_at",
+    "processed_on",
+    "failed_at",
+    "captured_at",
+    "fingerprint",
+)
 
 
 @dataclass(frozen=True)
@@ -27,36 +41,48 @@ class DeadLetterEntry:
     fingerprint: str
     reason_pattern: str
     replay_count: int = 0
+    status: str = "never"
     replays: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def from_hash(cls, raw: dict[str, str]) -> DeadLetterEntry:
-        """Build an entry from the Redis hash written by the capture script."""
+    def from_hash(cls, entry_id: str, raw: dict[str, str], pattern: str = "") -> DeadLetterEntry:
+        """Build an entry from the Redis hash written by the capture, replay and outcome scripts."""
+        meta = dict(zip(META, _json_list(raw.get("meta", "[]")), strict=False))
+        count_text, _, status = raw.get("replays", "0:never").partition(":")
+        count = _int(count_text)
+        replays = []
+        for number in range(1, count + 1):
+            record = _json_object(raw.get(f"replay:{number}", "{}"))
+            record["number"] = number
+            outcome = raw.get(f"outcome:{number}")
+            record["outcome"] = _json_object(outcome) if outcome else None
+            replays.append(record)
         return cls(
-            id=raw["id"],
-            queue=raw["queue"],
-            job_id=raw["jobId"],
-            name=raw.get("name", ""),
+            id=entry_id,
+            queue=str(meta.get("queue", "")),
+            job_id=str(meta.get("job_id", "")),
+            name=str(meta.get("name", "")),
             data=_json_object(raw.get("data", "{}")),
             opts=_json_object(raw.get("opts", "{}")),
-            failed_reason=raw.get("failedReason", ""),
-            stacktrace=_json_list(raw.get("stacktrace", "[]")),
-            attempts_made=_int(raw.get("attemptsMade")),
-            created_at=_int(raw.get("createdAt")),
-            processed_on=_int(raw.get("processedOn")),
-            failed_at=_int(raw.get("failedAt")),
-            captured_at=_int(raw.get("capturedAt")),
-            fingerprint=raw.get("fingerprint", ""),
-            reason_pattern=raw.get("reasonPattern", ""),
-            replay_count=_int(raw.get("replayCount")),
-            replays=_json_list(raw.get("replays", "[]")),
+            failed_reason=raw.get("reason", ""),
+            stacktrace=_json_list(raw.get("stack", "[]")),
+            attempts_made=_int(meta.get("attempts_made")),
+            created_at=_int(meta.get("created_at")),
+            processed_on=_int(meta.get("processed_on")),
+            failed_at=_int(meta.get("failed_at")),
+            captured_at=_int(meta.get("captured_at")),
+            fingerprint=str(meta.get("fingerprint", "")),
+            reason_pattern=pattern,
+            replay_count=count,
+            status=status or "never",
+            replays=replays,
         )
 
 
-def _int(value: str | None) -> int:
+def _int(value: Any) -> int:
     try:
         return int(float(value or 0))
-    except ValueError:
+    except (TypeError, ValueError):
         return 0
 
 

@@ -28,3 +28,14 @@ def normalise_reason(reason: str) -> str:
 def fingerprint(reason: str) -> str:
     """A short stable hash of the normalised reason; equal for failures that differ only in values."""
     return hashlib.blake2b(normalise_reason(reason).encode(), digest_size=8).hexdigest()
+
+
+_PLACEHOLDERS = re.compile(r"<(?:str|uuid|email|url|ip|hex|id)>")
+_WORD = re.compile(r"[a-z][a-z0-9_]+")
+MAX_TOKENS = 64
+
+
+def search_tokens(text: str) -> list[str]:
+    """The distinct words (two characters or more, lower-cased) of a reason or a query, without placeholders."""
+    words = _WORD.findall(_PLACEHOLDERS.sub(" ", normalise_reason(text)).lower())
+    return list(dict.fromkeys(words))[:MAX_TOKENS]

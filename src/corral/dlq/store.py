@@ -1,68 +1,75 @@
-"""The dead-letter store in Redis: exactly-once capture of failed jobs, and reads."""
+"""The dead-letter store in Redis: exactly-once capture of failed jobs with their indexes, reads and deletes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from importlib import resources
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
+from corral.contracts.base import Registry
 from corral.dlq.entry import DeadLetterEntry
-from corral.dlq.fingerprint import fingerprint, normalise_reason
+from corral.dlq.fields import searchable_fields
+from corral.dlq.fingerprint import fingerprint, normalise_reason, search_tokens
+from corral.dlq.scripts import DlqScripts, key_layout
 from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
+DELETE_BATCH = 200
 TOMBSTONE = "deleted"
+MAX_REPLAYS = 5
 # Failed jobs finishing this long before the watermark are looked at again, for clocks that disagree.
 SWEEP_OVERLAP_MS = 60_000
 
 
-def _lua(name: str) -> str:
-    return resources.files("corral.dlq").joinpath("lua", name).read_text(encoding="utf-8")
-
-
 class DeadLetterStore:
-    """Captures failed jobs into DLQ entries, at most once per failure, and reads them back."""
+    """Captures failed jobs into DLQ entries at most once per failure, indexes them, reads and deletes them."""
 
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, registry: Registry | None = None) -> None:
         self.redis = redis
         self.keys = keys
-        self._capture = redis.register_script(_lua("capture.lua"))
+        if registry is None:
+            from corral.contracts.catalogue import default_registry
 
-    def _capture_keys(self, queue: str, job_id: str) -> list[str]:
-        return [
-            self.keys.job(queue, job_id),
-            self.keys.queue(queue, "failed"),
-            self.keys.dlq_sources,
-            self.keys.dlq_sequence,
-            self.keys.dlq_by_time,
-        ]
+            registry = default_registry()
+        self.fields: Mapping[str, list[str]] = searchable_fields(registry)
+        self._fields_json = json.dumps(self.fields, separators=(",", ":"))
+        self.layout = key_layout(keys)
+        self.scripts = DlqScripts(redis)
 
     def _capture_args(self, queue: str, job_id: str, reason: str) -> list[Any]:
+        pattern = normalise_reason(reason)
         return [
+            self.layout,
             queue,
             job_id,
-            self.keys.dlq_entry_prefix,
             fingerprint(reason),
-            normalise_reason(reason)[:500],
+            pattern[:500],
             int(time.time() * 1000),
+            self._fields_json,
+            " ".join(search_tokens(pattern)),
         ]
+
+    def _capture_keys(self, queue: str, job_id: str) -> list[str]:
+        return [self.keys.job(queue, job_id), self.keys.queue(queue, "failed")]
 
     async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
         """Queue the capture of one failed job on a MULTI pipeline, to run atomically with its move to failed."""
-        await self._capture(
+        await self.scripts.capture(
             keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason), client=pipe
         )
 
     async def capture(self, queue: str, job_id: str) -> str | None:
         """Capture one job already in its queue's failed set; the entry id, or None if it is not failed."""
         reason = str(await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or "")
-        result = await self._capture(
+        result = await self.scripts.capture(
             keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason)
         )
         return str(result) if result else None
@@ -99,6 +106,18 @@ class DeadLetterStore:
             logger.warning("captured %d failed job(s) of queue %s that a crash left out of the DLQ", captured, queue)
         return captured
 
+    async def delete(self, entry_ids: list[str]) -> int:
+        """Delete entries by id with their index memberships; returns how many existed."""
+        return len(await self.delete_entries(entry_ids))
+
+    async def delete_entries(self, entry_ids: list[str]) -> list[tuple[str, str, str]]:
+        """Delete entries by id; returns (entry id, queue, job id) of those that existed."""
+        gone: list[tuple[str, str, str]] = []
+        for start in range(0, len(entry_ids), DELETE_BATCH):
+            flat: list[str] = await self.scripts.delete(args=[self.layout, *entry_ids[start : start + DELETE_BATCH]])
+            gone.extend((flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3))
+        return gone
+
     async def delete_older_than(self, cutoff_ms: int, batch: int = 1_000) -> int:
         """Delete every entry that failed before `cutoff_ms` (epoch milliseconds); returns how many."""
         removed = 0
@@ -110,21 +129,20 @@ class DeadLetterStore:
                 return removed
             removed += await self.delete(ids)
 
-    async def delete(self, entry_ids: list[str]) -> int:
-        """Delete entries by id, with their idempotency records; returns how many existed."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for entry_id in entry_ids:
-                pipe.hget(self.keys.dlq_entry(entry_id), "source")
-            sources = await pipe.execute()
-        async with self.redis.pipeline(transaction=True) as pipe:
-            for entry_id, source in zip(entry_ids, sources, strict=True):
-                pipe.delete(self.keys.dlq_entry(entry_id))
-                pipe.zrem(self.keys.dlq_by_time, entry_id)
-                if source:
-                    # A tombstone, not a deletion: the sweeper must never capture this failure again.
-                    pipe.hset(self.keys.dlq_sources, source, TOMBSTONE)
-            await pipe.execute()
-        return sum(1 for source in sources if source)
+    async def delete_beyond(self, max_entries: int, batch: int = 1_000) -> int:
+        """Delete the oldest entries until at most `max_entries` remain; returns how many."""
+        removed = 0
+        while True:
+            excess = await self.count() - max_entries
+            if excess <= 0:
+                return removed
+            ids: list[str] = await self.redis.zrange(self.keys.dlq_by_time, 0, min(excess, batch) - 1)  # type: ignore[assignment]
+            removed += await self.delete(ids)
+
+    async def enforce_retention(self, max_age_hours: int, max_entries: int) -> int:
+        """Apply the retention settings: drop entries older than `max_age_hours`, then the oldest beyond the cap."""
+        cutoff_ms = int(time.time() * 1000) - max_age_hours * 3_600_000
+        return await self.delete_older_than(cutoff_ms) + await self.delete_beyond(max_entries)
 
     async def prune_tombstones(self) -> int:
         """Forget deleted entries whose failed job is gone from its queue, so it can never be captured again."""
@@ -143,9 +161,13 @@ class DeadLetterStore:
         return int(await self.redis.zcard(self.keys.dlq_by_time))
 
     async def get(self, entry_id: str) -> DeadLetterEntry | None:
-        """One entry by id, or None."""
+        """One entry by id with its replay history and reason pattern, or None."""
         raw: dict[str, str] = await self.redis.hgetall(self.keys.dlq_entry(entry_id))  # type: ignore[assignment]
-        return DeadLetterEntry.from_hash(raw) if raw else None
+        if not raw:
+            return None
+        entry = DeadLetterEntry.from_hash(entry_id, raw)
+        pattern = await self.redis.hget(self.keys.dlq_fingerprint(entry.fingerprint), "pattern")
+        return replace(entry, reason_pattern=str(pattern or ""))
 
     async def recent(self, limit: int = 50) -> list[DeadLetterEntry]:
         """The newest entries, newest first."""
@@ -154,4 +176,17 @@ class DeadLetterStore:
             for entry_id in ids:
                 pipe.hgetall(self.keys.dlq_entry(entry_id))
             rows = await pipe.execute()
-        return [DeadLetterEntry.from_hash(row) for row in rows if row]
+        return [DeadLetterEntry.from_hash(entry_id, row) for entry_id, row in zip(ids, rows, strict=True) if row]
+
+    async def record_replay(self, entry_id: str, seen_count: int, record: Mapping[str, Any]) -> int:
+        """Append a replay to an entry's history if its count is still `seen_count`; the script's answer code."""
+        return int(
+            await self.scripts.replay(
+                args=[self.layout, entry_id, seen_count, json.dumps(record, separators=(",", ":")), MAX_REPLAYS]
+            )
+        )
+
+    async def record_outcome(self, entry_id: str, replay: int, status: str, outcome: Mapping[str, Any]) -> bool:
+        """Write what became of replay number `replay` of an entry (status `succeeded` or `died`), once."""
+        document = json.dumps(outcome, separators=(",", ":"))
+        return bool(await self.scripts.outcome(args=[self.layout, entry_id, replay, status, document]))

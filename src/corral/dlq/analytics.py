@@ -1,0 +1,178 @@
+"""DLQ analytics and hourly trends, read from counters the scripts keep; cached until the DLQ changes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from corral.dlq.store import MAX_REPLAYS
+from corral.errors import FieldError, InvalidRequestError
+from corral.keys import Keys
+
+HOUR_MS = 3_600_000
+MAX_TREND_HOURS = 90 * 24
+CACHE_SECONDS = 5.0
+WINDOWS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
+
+
+@dataclass(frozen=True)
+class FingerprintStat:
+    """One error fingerprint: how many entries carry it, when it was first and last seen, and a sample reason."""
+
+    fingerprint: str
+    count: int
+    first_seen: int | None
+    last_seen: int | None
+    pattern: str
+    sample_reason: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class HourCount:
+    """Entries that failed within one hour starting at `hour` (epoch ms)."""
+
+    hour: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Analytics:
+    """Totals and breakdowns of the DLQ as it is now."""
+
+    total: int
+    by_queue: dict[str, int]
+    by_name: dict[str, int]
+    fingerprints: int
+    top_fingerprints: list[FingerprintStat]
+    by_hour: list[HourCount]
+    by_status: dict[str, int]
+    replay_success_rate: float | None
+
+
+@dataclass(frozen=True)
+class Trend:
+    """Hourly counts over [start, end), their total, average per hour and peak hour."""
+
+    start: int
+    end: int
+    buckets: list[HourCount]
+    total: int
+    average_per_hour: float
+    peak: HourCount | None
+
+
+def trend_range(window: str | None, since_ms: int | None, until_ms: int | None, now_ms: int) -> tuple[int, int]:
+    """The [start, end) of a trend: a named window ending now, or a custom range of at most 90 days."""
+    if window is not None:
+        if window not in WINDOWS:
+            raise InvalidRequestError("invalid window", [FieldError("window", f"one of {', '.join(WINDOWS)}")])
+        end = (now_ms // HOUR_MS + 1) * HOUR_MS
+        return end - WINDOWS[window] * HOUR_MS, end
+    if since_ms is None:
+        raise InvalidRequestError("trend range missing", [FieldError("window", "give a window or a since/until range")])
+    end = until_ms if until_ms is not None else now_ms
+    if end <= since_ms:
+        raise InvalidRequestError("invalid range", [FieldError("until", "must be after since")])
+    if (end - since_ms) / HOUR_MS > MAX_TREND_HOURS:
+        raise InvalidRequestError("range too long", [FieldError("since", "a range covers at most 90 days")])
+    return since_ms, end
+
+
+class DlqAnalytics:
+    """Computes analytics and trends from the DLQ's counters; answers are cached per DLQ version for 5 s."""
+
+    def __init__(self, redis: Redis, keys: Keys, cache_seconds: float = CACHE_SECONDS) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.cache_seconds = cache_seconds
+        self._cache: dict[tuple[Any, ...], tuple[str, float, Any]] = {}
+
+    async def _cached(self, key: tuple[Any, ...], compute: Any) -> Any:
+        version = str(await self.redis.get(self.keys.dlq_version) or "0")
+        found = self._cache.get(key)
+        now = time.monotonic()
+        if found is not None and found[0] == version and now - found[1] < self.cache_seconds:
+            return found[2]
+        value = await compute()
+        if len(self._cache) > 256:
+            self._cache.clear()
+        self._cache[key] = (version, now, value)
+        return value
+
+    async def summary(self, top: int = 10, now_ms: int | None = None) -> Analytics:
+        """Totals; counts by queue, job name, status and the last 24 hours; the top `top` fingerprints."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        hour = now // HOUR_MS
+        return await self._cached(("summary", top, hour), lambda: self._summary(top, hour))  # type: ignore[no-any-return]
+
+    async def _summary(self, top: int, current_hour: int) -> Analytics:
+        keys = self.keys
+        hours = [str(h) for h in range(current_hour - 23, current_hour + 1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(keys.dlq_by_time)
+            pipe.zrange(keys.dlq_counts("queue"), 0, -1, withscores=True)
+            pipe.zrange(keys.dlq_counts("name"), 0, -1, withscores=True)
+            pipe.zcard(keys.dlq_counts("fp"))
+            pipe.zrevrange(keys.dlq_counts("fp"), 0, max(top, 1) - 1, withscores=True)
+            pipe.zrange(keys.dlq_counts("status"), 0, -1, withscores=True)
+            pipe.zcard(keys.dlq_index("replays", str(MAX_REPLAYS)))
+            pipe.hmget(keys.dlq_hours, hours)
+            total, queues, names, fp_count, top_fps, statuses, at_limit, hourly = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fp, _count in top_fps:
+                pipe.hmget(keys.dlq_fingerprint(fp), ["pattern", "sample", "queue"])
+                pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
+                pipe.zrevrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
+            details = await pipe.execute()
+        stats = []
+        for index, (fp, count) in enumerate(top_fps):
+            (pattern, sample, queue), first, last = details[index * 3 : index * 3 + 3]
+            stats.append(
+                FingerprintStat(
+                    fingerprint=fp,
+                    count=int(count),
+                    first_seen=int(first[0][1]) if first else None,
+                    last_seen=int(last[0][1]) if last else None,
+                    pattern=pattern or "",
+                    sample_reason=sample or "",
+                    queue=queue or "",
+                )
+            )
+        by_status = dict.fromkeys(("never", "pending", "succeeded", "died"), 0)
+        by_status.update({status: int(count) for status, count in statuses})
+        by_status["limit_reached"] = int(at_limit)
+        finished = by_status["succeeded"] + by_status["died"]
+        return Analytics(
+            total=int(total),
+            by_queue={queue: int(count) for queue, count in queues},
+            by_name={name: int(count) for name, count in names},
+            fingerprints=int(fp_count),
+            top_fingerprints=stats,
+            by_hour=[HourCount(int(h) * HOUR_MS, int(c or 0)) for h, c in zip(hours, hourly, strict=True)],
+            by_status=by_status,
+            replay_success_rate=round(by_status["succeeded"] / finished, 4) if finished else None,
+        )
+
+    async def trend(
+        self,
+        window: str | None = "24h",
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        now_ms: int | None = None,
+    ) -> Trend:
+        """Hourly counts over a named window (24h, 7d, 30d) ending now, or over a custom range."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        start, end = trend_range(window, since_ms, until_ms, now)
+        return await self._cached(("trend", start, end), lambda: self._trend(start, end))  # type: ignore[no-any-return]
+
+    async def _trend(self, start: int, end: int) -> Trend:
+        hours = list(range(start // HOUR_MS, (end - 1) // HOUR_MS + 1))
+        counts = await self.redis.hmget(self.keys.dlq_hours, [str(h) for h in hours])
+        buckets = [HourCount(h * HOUR_MS, int(c or 0)) for h, c in zip(hours, counts, strict=True)]
+        total = sum(b.count for b in buckets)
+        peak = max(buckets, key=lambda b: b.count) if total else None
+        return Trend(start, end, buckets, total, round(total / len(buckets), 3) if buckets else 0.0, peak)

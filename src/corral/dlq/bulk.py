@@ -1,0 +1,336 @@
+"""Bulk DLQ tasks: replay or delete every entry of a filter in the background, throttled, cancellable, observable.
+
+A task's state lives in Redis, so any process can read or cancel it; the process that runs it renews a heartbeat,
+and a running task whose heartbeat stopped (its process died) reads as `abandoned`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
+from corral.dlq.replay import Replayer
+from corral.dlq.store import DeadLetterStore
+from corral.errors import ConflictError, CorralError, NotFoundError
+from corral.keys import Keys
+
+logger = logging.getLogger(__name__)
+
+TaskKind = Literal["replay", "delete"]
+ACTIVE = ("running", "cancelling")
+STALE_AFTER_MS = 15_000
+LOCK_MS = 30_000
+TICK_SECONDS = 0.1
+REPLAY_CONCURRENCY = 16
+MAX_TASKS_LISTED = 100
+SAMPLE_SIZE = 10
+
+Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What a filter-based action would touch: how many entries, a sample, and the queues they came from."""
+
+    count: int
+    sample: list[EntrySummary]
+    queues: list[str]
+
+
+@dataclass(frozen=True)
+class TaskState:
+    """A bulk task as stored: progress counters, state and timings (epoch ms)."""
+
+    id: str
+    kind: str
+    status: str
+    filter: dict[str, Any]
+    actor: str
+    queues: list[str]
+    rate: int
+    total: int
+    done: int
+    succeeded: int
+    failed: int
+    skipped: int
+    created_at: int
+    updated_at: int
+    finished_at: int | None
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str], now_ms: int, stale_after_ms: int = STALE_AFTER_MS) -> TaskState:
+        """The task from its hash; a running task without a recent heartbeat is reported `abandoned`."""
+        status = raw.get("status", "running")
+        updated = int(raw.get("updatedAt", 0))
+        if status in ACTIVE and now_ms - updated > stale_after_ms:
+            status = "abandoned"
+        return cls(
+            id=raw["id"],
+            kind=raw["kind"],
+            status=status,
+            filter=json.loads(raw.get("filter", "{}")),
+            actor=raw.get("actor", ""),
+            queues=[q for q in raw.get("queues", "").split(",") if q],
+            rate=int(raw.get("rate", 0)),
+            total=int(raw.get("total", 0)),
+            done=int(raw.get("done", 0)),
+            succeeded=int(raw.get("succeeded", 0)),
+            failed=int(raw.get("failed", 0)),
+            skipped=int(raw.get("skipped", 0)),
+            created_at=int(raw.get("createdAt", 0)),
+            updated_at=updated,
+            finished_at=int(raw["finishedAt"]) if raw.get("finishedAt") else None,
+            errors=json.loads(raw.get("errors", "[]")),
+        )
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class BulkTasks:
+    """Starts, runs, reports and cancels bulk replay and delete tasks; one running replay task per source queue."""
+
+    def __init__(
+        self,
+        store: DeadLetterStore,
+        query: DlqQuery,
+        replayer: Replayer,
+        rate: int,
+        publish: Publish,
+        stale_after_ms: int = STALE_AFTER_MS,
+    ) -> None:
+        self.store = store
+        self.redis = store.redis
+        self.keys: Keys = store.keys
+        self.query = query
+        self.replayer = replayer
+        self.rate = rate
+        self.publish = publish
+        self.stale_after_ms = stale_after_ms
+        self._running: dict[str, asyncio.Task[None]] = {}
+
+    async def preview(self, flt: DlqFilter) -> Preview:
+        """The count of matching entries, the newest ten, and the queues they belong to."""
+        page = await self.query.page(flt, None, SAMPLE_SIZE)
+        count = page.total if page.total is not None else await self.query.count(flt)
+        if flt.queue:
+            queues = [flt.queue] if count else []
+        else:
+            known: list[str] = await self.redis.zrange(self.keys.dlq_counts("queue"), 0, -1)  # type: ignore[assignment]
+            queues = [queue for queue in sorted(known) if await self._matches_in(flt, queue)]
+        return Preview(count, page.items, queues)
+
+    async def _matches_in(self, flt: DlqFilter, queue: str) -> bool:
+        narrowed = DlqFilter(**{**vars(flt), "queue": queue})
+        probe = await self.query.page(narrowed, None, 1)
+        if probe.items or probe.next_cursor is None:
+            return bool(probe.items)
+        return await self.query.count(narrowed) > 0
+
+    async def start(
+        self, kind: TaskKind, flt: DlqFilter, actor: str, rate: int | None = None, announce: str | None = None
+    ) -> TaskState:
+        """Start a task over every entry of `flt` in this process; refuses a second replay task on a queue.
+
+        `announce` names an event published with the task's outcome when it ends (for example `dlq.cleared`).
+        """
+        preview = await self.preview(flt)
+        task_id = secrets.token_hex(6)
+        locks: list[str] = []
+        if kind == "replay":
+            for queue in preview.queues:
+                lock = self.keys.lock(f"dlq-bulk-replay:{queue}")
+                if not await self.redis.set(lock, task_id, nx=True, px=LOCK_MS):
+                    holder = str(await self.redis.get(lock))
+                    await self._release(locks, task_id)
+                    raise ConflictError(f"a bulk replay of queue {queue!r} is already running (task {holder})")
+                locks.append(lock)
+        now = _now()
+        await self.redis.hset(
+            self.keys.dlq_task(task_id),
+            mapping={
+                "id": task_id,
+                "kind": kind,
+                "status": "running",
+                "filter": json.dumps(flt.as_params()),
+                "actor": actor,
+                "queues": ",".join(preview.queues),
+                "rate": rate or self.rate,
+                "total": preview.count,
+                "done": 0,
+                "succeeded": 0,
+                "failed": 0,
+                "skipped": 0,
+                "createdAt": now,
+                "updatedAt": now,
+                "errors": "[]",
+            },
+        )
+        await self.redis.zadd(self.keys.dlq_tasks, {task_id: now})
+        runner = asyncio.create_task(self._run(task_id, kind, flt, actor, rate or self.rate, locks, announce))
+        self._running[task_id] = runner
+        runner.add_done_callback(lambda _t: self._running.pop(task_id, None))
+        return await self.get(task_id)
+
+    async def get(self, task_id: str) -> TaskState:
+        """One task's state; raises NotFoundError."""
+        raw: dict[str, str] = await self.redis.hgetall(self.keys.dlq_task(task_id))  # type: ignore[assignment]
+        if not raw:
+            raise NotFoundError(f"no bulk task {task_id!r}")
+        return TaskState.from_hash(raw, _now(), self.stale_after_ms)
+
+    async def recent(self, limit: int = 20) -> list[TaskState]:
+        """The newest tasks first."""
+        ids: list[str] = await self.redis.zrevrange(self.keys.dlq_tasks, 0, min(limit, MAX_TASKS_LISTED) - 1)  # type: ignore[assignment]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ids:
+                pipe.hgetall(self.keys.dlq_task(task_id))
+            rows = await pipe.execute()
+        now = _now()
+        return [TaskState.from_hash(row, now, self.stale_after_ms) for row in rows if row]
+
+    async def cancel(self, task_id: str) -> TaskState:
+        """Ask a running task to stop after its current batch; an abandoned one is marked cancelled at once."""
+        state = await self.get(task_id)
+        if state.status == "abandoned":
+            await self.redis.hset(self.keys.dlq_task(task_id), mapping={"status": "cancelled", "finishedAt": _now()})
+        elif state.status == "running":
+            await self.redis.hset(self.keys.dlq_task(task_id), "status", "cancelling")
+        return await self.get(task_id)
+
+    async def wait(self, task_id: str) -> TaskState:
+        """Wait for a task running in this process to end; its final state."""
+        runner = self._running.get(task_id)
+        if runner is not None:
+            await asyncio.gather(runner, return_exceptions=True)
+        return await self.get(task_id)
+
+    async def close(self) -> None:
+        """Stop the tasks of this process; they read as abandoned once their heartbeat is stale."""
+        for runner in list(self._running.values()):
+            runner.cancel()
+        await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _release(self, locks: list[str], task_id: str) -> None:
+        for lock in locks:
+            await self.store.scripts.unlock(keys=[lock], args=[task_id])
+
+    async def _run(
+        self,
+        task_id: str,
+        kind: TaskKind,
+        flt: DlqFilter,
+        actor: str,
+        rate: int,
+        locks: list[str],
+        announce: str | None,
+    ) -> None:
+        key = self.keys.dlq_task(task_id)
+        counts = {"done": 0, "succeeded": 0, "failed": 0, "skipped": 0}
+        errors: list[str] = []
+        status = "completed"
+        started = time.monotonic()
+        last_event = 0.0
+        try:
+            async for batch in self._batches(kind, flt, max(1, int(rate * TICK_SECONDS))):
+                if await self.redis.hget(key, "status") == "cancelling":
+                    status = "cancelled"
+                    break
+                if kind == "replay":
+                    await self._replay_batch(batch, actor, counts, errors)
+                else:
+                    gone = await self.store.delete_entries(batch)
+                    counts["done"] += len(batch)
+                    counts["succeeded"] += len(gone)
+                    counts["skipped"] += len(batch) - len(gone)
+                    await self.publish("dlq.deleted", {"task": task_id, "count": len(gone), "entries": batch[:100]})
+                await self._save(key, counts, errors, locks)
+                if time.monotonic() - last_event >= 0.5:
+                    last_event = time.monotonic()
+                    await self._progress(task_id)
+                # Throttle: never ahead of `rate` entries per second since the start.
+                ahead = counts["done"] / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        except asyncio.CancelledError:
+            await self._save(key, counts, errors, locks)
+            raise
+        except Exception as exc:
+            logger.exception("bulk %s task %s failed", kind, task_id)
+            status = "failed"
+            errors.append(f"task stopped: {exc}")
+        await self._save(key, counts, errors, locks)
+        await self.redis.hset(key, mapping={"status": status, "finishedAt": _now()})
+        await self._release(locks, task_id)
+        await self._progress(task_id)
+        if announce:
+            await self.publish(announce, {"task": task_id, "status": status, "filter": flt.as_params(), **counts})
+
+    async def _batches(self, kind: TaskKind, flt: DlqFilter, size: int) -> Any:
+        if kind == "replay":
+            async for items in self.query.walk_ids(flt, size):
+                yield [entry_id for _score, entry_id in items]
+            return
+        # Deleting: walk again from the top until a walk finds nothing, so entries that shared a cursor's
+        # millisecond with a deleted cursor entry are not left behind.
+        while True:
+            found = False
+            async for items in self.query.walk_ids(flt, size):
+                found = True
+                yield [entry_id for _score, entry_id in items]
+            if not found:
+                return
+
+    async def _replay_batch(self, batch: list[str], actor: str, counts: dict[str, int], errors: list[str]) -> None:
+        gate = asyncio.Semaphore(REPLAY_CONCURRENCY)
+        replayed: list[str] = []
+
+        async def one(entry_id: str) -> None:
+            async with gate:
+                try:
+                    await self.replayer.replay(entry_id, actor)
+                    counts["succeeded"] += 1
+                    replayed.append(entry_id)
+                except (ConflictError, NotFoundError) as exc:
+                    counts["skipped"] += 1
+                    if len(errors) < SAMPLE_SIZE:
+                        errors.append(f"entry {entry_id}: {exc}")
+                except CorralError as exc:
+                    counts["failed"] += 1
+                    if len(errors) < SAMPLE_SIZE:
+                        errors.append(f"entry {entry_id}: {exc}")
+                counts["done"] += 1
+
+        await asyncio.gather(*(one(entry_id) for entry_id in batch))
+        if replayed:
+            await self.publish("dlq.replayed", {"count": len(replayed), "entries": replayed[:100], "bulk": True})
+
+    async def _save(self, key: str, counts: dict[str, int], errors: list[str], locks: list[str]) -> None:
+        await self.redis.hset(key, mapping={**counts, "errors": json.dumps(errors), "updatedAt": _now()})  # type: ignore[dict-item]
+        for lock in locks:
+            await self.redis.pexpire(lock, LOCK_MS)
+
+    async def _progress(self, task_id: str) -> None:
+        state = await self.get(task_id)
+        await self.publish(
+            "bulk.progress",
+            {
+                "task": state.id,
+                "kind": state.kind,
+                "status": state.status,
+                "total": state.total,
+                "done": state.done,
+                "succeeded": state.succeeded,
+                "failed": state.failed,
+                "skipped": state.skipped,
+            },
+        )

@@ -1,0 +1,113 @@
+"""Replaying a DLQ entry: under a lock, within the replay limit, its payload checked against the current contract."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from corral.contracts.base import EnqueueOptions, Registry
+from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
+from corral.engine import Engine, job_options
+from corral.errors import (
+    ConflictError,
+    FieldError,
+    InvalidRequestError,
+    NotFoundError,
+    ReplayLimitError,
+    UnknownJobError,
+)
+from corral.producer import encode_payload
+
+REPLAY_LOCK_MS = 30_000
+_REPLAY_JOB_ID = re.compile(r"^dlq-(\d+)-r(\d+)$")
+
+
+def replay_job_id(entry_id: str, number: int) -> str:
+    """The id of the job made by replay number `number` of an entry; the same replay always makes the same job."""
+    return f"dlq-{entry_id}-r{number}"
+
+
+def parse_replay_job_id(job_id: str) -> tuple[str, int] | None:
+    """(entry id, replay number) of a job made by a replay, or None for any other job."""
+    found = _REPLAY_JOB_ID.match(job_id)
+    return (found.group(1), int(found.group(2))) if found else None
+
+
+def payload_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Top-level fields an edit changed, added or removed, each with its value before and after."""
+    changed = {}
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) != after.get(name) or (name in before) != (name in after):
+            changed[name] = {"from": before.get(name), "to": after.get(name)}
+    return changed
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """A replay that was made: the new job and, for an edited payload, what the edit changed."""
+
+    entry_id: str
+    queue: str
+    name: str
+    job_id: str
+    number: int
+    diff: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class Replayer:
+    """Re-adds DLQ entries to their original queues, at most once per replay number and five times per entry."""
+
+    def __init__(self, store: DeadLetterStore, engine: Engine, registry: Registry) -> None:
+        self.store = store
+        self.engine = engine
+        self.registry = registry
+
+    async def replay(self, entry_id: str, actor: str, payload: dict[str, Any] | None = None) -> ReplayResult:
+        """Replay one entry, optionally with an edited payload; raises NotFound, ReplayLimit, Conflict or 422 errors."""
+        lock = self.store.keys.lock(f"dlq-replay:{entry_id}")
+        holder = secrets.token_hex(8)
+        if not await self.store.redis.set(lock, holder, nx=True, px=REPLAY_LOCK_MS):
+            raise ConflictError(f"DLQ entry {entry_id} is being replayed by another request; try again shortly")
+        try:
+            return await self._replay_locked(entry_id, actor, payload)
+        finally:
+            await self.store.scripts.unlock(keys=[lock], args=[holder])
+
+    async def _replay_locked(self, entry_id: str, actor: str, payload: dict[str, Any] | None) -> ReplayResult:
+        entry = await self.store.get(entry_id)
+        if entry is None:
+            raise NotFoundError(f"no DLQ entry {entry_id!r}")
+        if entry.replay_count >= MAX_REPLAYS:
+            raise ReplayLimitError(
+                f"DLQ entry {entry_id} was already replayed {entry.replay_count} times; "
+                f"an entry can be replayed at most {MAX_REPLAYS} times"
+            )
+        try:
+            job_type = self.registry.job(entry.name)
+        except UnknownJobError:
+            raise InvalidRequestError(
+                f"job type {entry.name!r} is no longer registered", [FieldError("name", "no such job type")]
+            ) from None
+        if job_type.queue != entry.queue:
+            raise ConflictError(f"job type {entry.name!r} now runs on queue {job_type.queue!r}, not {entry.queue!r}")
+        data = encode_payload(job_type, entry.data if payload is None else payload)
+        diff = payload_diff(entry.data, data) if payload is not None else {}
+        number = entry.replay_count + 1
+        job_id = replay_job_id(entry_id, number)
+        opts = {**job_options(entry.name, self.registry.queue(entry.queue), EnqueueOptions()), "jobId": job_id}
+        # The job id is fixed by the replay number: adding twice (after a crash here) still makes one job.
+        await self.engine.add(entry.queue, entry.name, data, opts)
+        record: dict[str, Any] = {"by": actor, "at": int(time.time() * 1000), "jobId": job_id, "edited": bool(diff)}
+        if diff:
+            record["diff"] = diff
+        code = await self.store.record_replay(entry_id, entry.replay_count, record)
+        if code == -1:
+            raise NotFoundError(f"DLQ entry {entry_id} was deleted during its replay")
+        if code == -3:
+            raise ReplayLimitError(f"DLQ entry {entry_id} reached its limit of {MAX_REPLAYS} replays")
+        if code < 0:
+            raise ConflictError(f"DLQ entry {entry_id} was replayed concurrently; its history is unchanged")
+        return ReplayResult(entry_id, entry.queue, entry.name, job_id, number, diff)
