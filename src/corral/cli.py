@@ -224,6 +224,8 @@ def main() -> None:
     app()
 
 
+from corral.cli_dlq import dlq_app  # noqa: E402
 from corral.cli_users import users_app  # noqa: E402 - the sub-apps import this module's helpers
 
 app.add_typer(users_app, name="users")
+app.add_typer(dlq_app, name="dlq")

@@ -16,7 +16,9 @@ Observer = Callable[["HookBus", "WorkerServices", "Runtime"], None]
 def worker_observers() -> list[Observer]:
     """The observers every worker process installs, each `(hooks, services, runtime) -> None`."""
     # One import and one list entry per observer.
-    return []
+    from corral.dlq.observer import observe_dlq
+
+    return [observe_dlq]
 
 
 def install_observers(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:

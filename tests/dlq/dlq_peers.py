@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,11 +117,11 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
             expected_ix[keys.dlq_index("replays", count_text)][entry_id] = score
             replayed[entry_id] = score
         data = json.loads(raw["data"])
-        for field in fields.get(meta["name"], []):
-            values = data.get(field)
+        for name in fields.get(meta["name"], []):
+            values = data.get(name)
             for value in values if isinstance(values, list) else [values]:
                 if isinstance(value, str):
-                    expected_ix[keys.dlq_index("f", f"{field}:{value.lower()}")][entry_id] = score
+                    expected_ix[keys.dlq_index("f", f"{name}:{value.lower()}")][entry_id] = score
         hours[str(score // HOUR_MS)] += 1
         job_ids[meta["job_id"]].add(entry_id)
         fps.add(meta["fingerprint"])
@@ -140,7 +141,10 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
     stored_jobs = {job: set(ids.split()) for job, ids in (await redis.hgetall(keys.dlq_job_ids)).items()}
     assert stored_jobs == dict(job_ids)
     # Fingerprint records and the error-text token index cover exactly the fingerprints still present.
-    fp_keys = {key.removeprefix(keys.dlq_fingerprint_prefix) for key in await scan_keys(redis, keys.dlq_fingerprint_prefix + "*")}
+    fp_keys = {
+        key.removeprefix(keys.dlq_fingerprint_prefix)
+        for key in await scan_keys(redis, keys.dlq_fingerprint_prefix + "*")
+    }
     assert fp_keys == fps
     expected_tokens: dict[str, set[str]] = defaultdict(set)
     for fp in fps:
@@ -150,3 +154,32 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
     token_keys = await scan_keys(redis, keys.dlq_token_prefix + "*")
     stored_tokens = {key.removeprefix(keys.dlq_token_prefix): set(await redis.smembers(key)) for key in token_keys}
     assert stored_tokens == dict(expected_tokens)
+
+
+class Seeder:
+    """Captures dead jobs into the served app's Valkey from the test's own event loop."""
+
+    def __init__(self, valkey_url: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.redis = Redis.from_url(valkey_url, decode_responses=True)
+        self.engine = Engine(valkey_url, Keys("corral"))
+        self.service = DlqService(self.redis, Keys("corral"), self.engine, default_registry())
+        self.jobs = DeadJobs(self.redis, self.service, Keys("corral"))
+
+    def add(self, name: str, data: dict[str, Any], reason: str, **kwargs: Any) -> str:
+        return self.loop.run_until_complete(self.jobs.add(name, data, reason, **kwargs))
+
+    def waiting(self, queue: str) -> int:
+        return self.loop.run_until_complete(self.engine.counts(queue))["waiting"]
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.engine.close())
+        self.loop.run_until_complete(self.redis.aclose())
+        self.loop.close()
+
+
+@pytest.fixture
+def seeder(valkey_url: str) -> Iterator[Seeder]:
+    made = Seeder(valkey_url)
+    yield made
+    made.close()

@@ -16,8 +16,8 @@ from corral.dlq.export import export_lines
 from corral.dlq.query import DlqFilter
 from corral.errors import ConflictError
 from corral.realtime.bus import EventBus
-
 from dlq.dlq_peers import audit_indexes, email
+
 from support import eventually
 
 
@@ -37,7 +37,9 @@ async def test_preview_counts_samples_and_names_queues(dlq, dead_jobs) -> None:
     assert (emails.count, emails.queues) == (12, ["email"])
 
 
-async def test_bulk_replay_keeps_its_throttle_reports_progress_and_publishes(dlq, dead_jobs, engine, redis_client, keys) -> None:
+async def test_bulk_replay_keeps_its_throttle_reports_progress_and_publishes(
+    dlq, dead_jobs, engine, redis_client, keys
+) -> None:
     # Given 60 dead email jobs
     await _emails(dead_jobs, 60)
     bus = EventBus(redis_client, keys)
@@ -100,7 +102,9 @@ async def test_a_task_whose_runner_died_reads_as_abandoned(dlq, dead_jobs) -> No
 async def test_bulk_delete_and_clear_by_filter(dlq, dead_jobs) -> None:
     # Given email and AI entries
     await _emails(dead_jobs, 30)
-    ai = [await dead_jobs.add("ai.seo.meta", {"articleId": f"a{i}", "title": "t", "body": "b"}, "down") for i in range(5)]
+    ai = [
+        await dead_jobs.add("ai.seo.meta", {"articleId": f"a{i}", "title": "t", "body": "b"}, "down") for i in range(5)
+    ]
     # When the email entries are cleared by filter
     state = await dlq.clear(DlqFilter(queue="email"), "owner")
     final = await dlq.tasks.wait(state.id)
@@ -109,7 +113,9 @@ async def test_bulk_delete_and_clear_by_filter(dlq, dead_jobs) -> None:
     assert sorted(item.id for item in (await dlq.query.page(DlqFilter())).items) == sorted(ai)
 
 
-async def test_every_index_matches_a_full_scan_after_replays_deletes_and_clears(dlq, dead_jobs, redis_client, keys) -> None:
+async def test_every_index_matches_a_full_scan_after_replays_deletes_and_clears(
+    dlq, dead_jobs, redis_client, keys
+) -> None:
     # Given 150 entries of several types, reasons, recipients and hours
     rng = random.Random(7)
     now = int(time.time() * 1000)
@@ -163,7 +169,9 @@ def _fp(reason: str) -> str:
 
 async def test_exports_stream_filtered_rows_with_neutralised_csv_cells(dlq, dead_jobs) -> None:
     # Given entries whose reason and payload begin like spreadsheet formulas
-    hostile = await dead_jobs.add("email.send", email("x@x.org", subject="=HYPERLINK(\"http://evil\")"), "=cmd|' /C calc'!A0")
+    hostile = await dead_jobs.add(
+        "email.send", email("x@x.org", subject='=HYPERLINK("http://evil")'), "=cmd|' /C calc'!A0"
+    )
     await dead_jobs.add("email.send", email("y@x.org"), "+SUM(1,2)")
     await dead_jobs.add("ai.seo.meta", {"articleId": "a1", "title": "t", "body": "b"}, "@attack")
     # When exporting the email entries as CSV and everything as JSON Lines

@@ -9,7 +9,6 @@ import pytest
 from corral.dlq.fingerprint import fingerprint
 from corral.dlq.query import Cursor, DlqFilter
 from corral.errors import InvalidRequestError
-
 from dlq.dlq_peers import HOUR_MS, email
 
 SMTP = "SMTP 421 4.7.0 try again later for {to}"
@@ -20,7 +19,9 @@ async def _seed(dead_jobs, count: int = 30) -> list[str]:
     ids = []
     for i in range(count):
         if i % 3 == 0:
-            ids.append(await dead_jobs.add("ai.content.generate", {"articleId": f"a{i}", "prompt": "p"}, TIMEOUT.format(n=i)))
+            ids.append(
+                await dead_jobs.add("ai.content.generate", {"articleId": f"a{i}", "prompt": "p"}, TIMEOUT.format(n=i))
+            )
         else:
             to = f"user{i}@example.com"
             ids.append(await dead_jobs.add("email.send", email(to), SMTP.format(to=to)))
@@ -88,7 +89,9 @@ async def test_time_range_filter(dlq, dead_jobs) -> None:
 async def test_searches_by_field_error_text_job_id_and_free_text(dlq, dead_jobs) -> None:
     # Given entries with distinct recipients, articles and reasons
     ids = await _seed(dead_jobs)
-    alice = await dead_jobs.add("email.send", email("Alice@Example.com"), SMTP.format(to="alice@example.com"), job_id="j-alice")
+    alice = await dead_jobs.add(
+        "email.send", email("Alice@Example.com"), SMTP.format(to="alice@example.com"), job_id="j-alice"
+    )
     # When searching by a payload field, error words, a job id and free text
     field = await dlq.query.page(DlqFilter(fields=(("to", "alice@example.com"),)))
     article = await dlq.query.page(DlqFilter(fields=(("articleId", "a3"),)))
@@ -151,3 +154,19 @@ async def test_retention_drops_old_entries_then_the_oldest_beyond_the_cap(dlq, d
     assert removed == 2
     left = await dlq.query.page(DlqFilter())
     assert [item.failed_at for item in left.items] == [now - HOUR_MS, now - 2 * HOUR_MS]
+
+
+async def test_system_cleanup_enforces_the_retention_settings(dlq, dead_jobs, engine, redis_client, keys, settings):
+    # Given four recent entries and a store whose settings keep at most three
+    from corral.dlq.store import DeadLetterStore, Retention
+    from corral.maintenance import Maintenance
+
+    ids = [await dead_jobs.add("email.send", email(f"r{i}@x.org"), "refused") for i in range(4)]
+    retention = Retention.of(settings.model_copy(update={"dlq_max_entries": 3}))
+    store = DeadLetterStore(redis_client, keys, retention=retention)
+    maintenance = Maintenance(engine, ["email"], redis_client, store, lambda: None)  # type: ignore[arg-type,return-value]
+    # When system.cleanup runs on the DLQ with a generous age
+    report = await maintenance.cleanup("dlq", 48)
+    # Then the oldest entry beyond the cap is gone
+    assert report.removed["retention"] == 1
+    assert [item.id for item in (await dlq.query.page(DlqFilter())).items] == ids[:3]

@@ -8,7 +8,6 @@ import pytest
 
 from corral.dlq.query import DlqFilter
 from corral.errors import ConflictError, PayloadValidationError, ReplayLimitError
-
 from dlq.dlq_peers import email
 
 

@@ -12,6 +12,7 @@ from corral import __version__
 from corral.api.audit import router as audit_router
 from corral.api.auth import router as auth_router
 from corral.api.context import build_services
+from corral.api.dlq import router as dlq_router
 from corral.api.docs import mount_docs_assets
 from corral.api.docs import router as docs_router
 from corral.api.errors import install_error_handlers
@@ -55,7 +56,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
     app.state.settings = settings
     app.state.api_routes = []
     install_error_handlers(app)
-    for router in (health_router, auth_router, queues_router, audit_router, docs_router):
+    for router in (health_router, auth_router, queues_router, audit_router, docs_router, dlq_router):
         app.include_router(router)
         app.state.api_routes.extend(route for route in router.routes if isinstance(route, APIRoute))
     mount_docs_assets(app)

@@ -7,6 +7,7 @@ and a running task whose heartbeat stopped (its process died) reads as `abandone
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -262,7 +263,9 @@ class BulkTasks:
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         except asyncio.CancelledError:
-            await self._save(key, counts, errors, locks)
+            # The process is stopping: keep the progress; the task reads as abandoned once its heartbeat is stale.
+            with contextlib.suppress(Exception):
+                await self._save(key, counts, errors, locks)
             raise
         except Exception as exc:
             logger.exception("bulk %s task %s failed", kind, task_id)

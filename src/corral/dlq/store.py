@@ -6,7 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from redis.asyncio import Redis
@@ -18,6 +18,7 @@ from corral.dlq.fields import searchable_fields
 from corral.dlq.fingerprint import fingerprint, normalise_reason, search_tokens
 from corral.dlq.scripts import DlqScripts, key_layout
 from corral.keys import Keys
+from corral.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,28 @@ MAX_REPLAYS = 5
 SWEEP_OVERLAP_MS = 60_000
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long and how many DLQ entries `system.cleanup` keeps (settings `dlq_max_age_hours`, `dlq_max_entries`)."""
+
+    max_age_hours: int = 30 * 24
+    max_entries: int = 2_000_000
+
+    @classmethod
+    def of(cls, settings: Settings) -> Retention:
+        """The retention the settings ask for."""
+        return cls(settings.dlq_max_age_hours, settings.dlq_max_entries)
+
+
 class DeadLetterStore:
     """Captures failed jobs into DLQ entries at most once per failure, indexes them, reads and deletes them."""
 
-    def __init__(self, redis: Redis, keys: Keys, registry: Registry | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, registry: Registry | None = None, retention: Retention | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
+        self.retention = retention or Retention()
         if registry is None:
             from corral.contracts.catalogue import default_registry
 
@@ -139,10 +156,13 @@ class DeadLetterStore:
             ids: list[str] = await self.redis.zrange(self.keys.dlq_by_time, 0, min(excess, batch) - 1)  # type: ignore[assignment]
             removed += await self.delete(ids)
 
-    async def enforce_retention(self, max_age_hours: int, max_entries: int) -> int:
-        """Apply the retention settings: drop entries older than `max_age_hours`, then the oldest beyond the cap."""
-        cutoff_ms = int(time.time() * 1000) - max_age_hours * 3_600_000
-        return await self.delete_older_than(cutoff_ms) + await self.delete_beyond(max_entries)
+    async def enforce_retention(self, max_age_hours: int | None = None, max_entries: int | None = None) -> int:
+        """Drop entries older than the maximum age, then the oldest beyond the maximum count (the store's retention
+        unless given); returns how many."""
+        age = max_age_hours if max_age_hours is not None else self.retention.max_age_hours
+        cap = max_entries if max_entries is not None else self.retention.max_entries
+        cutoff_ms = int(time.time() * 1000) - age * 3_600_000
+        return await self.delete_older_than(cutoff_ms) + await self.delete_beyond(cap)
 
     async def prune_tombstones(self) -> int:
         """Forget deleted entries whose failed job is gone from its queue, so it can never be captured again."""

@@ -1,0 +1,479 @@
+"""DLQ operations: list, search, inspect, replay, delete, bulk tasks, clear, analytics, trends, export."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from corral.api.context import ApiServices, services
+from corral.api.routing import AuditNote, audit_note, owner_router
+from corral.api.security import Principal, client_ip, require
+from corral.dlq.analytics import Analytics, Trend
+from corral.dlq.bulk import Preview, TaskState
+from corral.dlq.entry import DeadLetterEntry
+from corral.dlq.export import ExportFormat, export_lines
+from corral.dlq.query import Cursor, DlqFilter, EntrySummary
+from corral.dlq.service import MAX_IDS, DlqService
+from corral.errors import FieldError, InvalidRequestError, NotFoundError
+from corral.security.permissions import Permission
+from corral.security.ratelimit import Budget
+
+router = owner_router(prefix="/owner/dlq", tags=["dlq"])
+
+Api = Annotated[ApiServices, Depends(services)]
+Note = Annotated[AuditNote, Depends(audit_note)]
+Reader = Annotated[Principal, require(Permission.DLQ_READ)]
+Replayer = Annotated[Principal, require(Permission.DLQ_REPLAY)]
+Deleter = Annotated[Principal, require(Permission.DLQ_DELETE)]
+Exporter = Annotated[Principal, require(Permission.EXPORT, Budget.EXPORT)]
+CLEAR_PHRASE = "clear dlq"
+
+
+def dlq_service(request: Request) -> DlqService:
+    """The DLQ service of this API process (its bulk tasks run here)."""
+    api: ApiServices = request.app.state.services
+    found = api.extras.get("dlq")
+    if found is None:
+        found = api.extras["dlq"] = DlqService(
+            api.redis, api.keys, api.engine, api.registry, bulk_rate=api.settings.dlq_bulk_rate
+        )
+    assert isinstance(found, DlqService)
+    return found
+
+
+Dlq = Annotated[DlqService, Depends(dlq_service)]
+
+
+class FilterCreate(BaseModel):
+    """Which entries: every given condition must hold."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str | None = Field(default=None, max_length=64)
+    name: str | None = Field(default=None, max_length=128)
+    fingerprint: str | None = Field(default=None, max_length=32)
+    since: int | None = Field(default=None, ge=0, description="failed at or after (epoch ms)")
+    until: int | None = Field(default=None, ge=0, description="failed before (epoch ms)")
+    replays: int | None = Field(default=None, ge=0, le=5)
+    status: str | None = Field(default=None, description="never, pending, succeeded, died or limit")
+    job_id: str | None = Field(default=None, max_length=256)
+    error: str | None = Field(default=None, max_length=200, description="words of the failure reason")
+    fields: list[str] = Field(default_factory=list, max_length=10, description="payload `field:value` pairs")
+    q: str | None = Field(default=None, max_length=200, description="free text: job id, payload value or error words")
+
+    def to_filter(self) -> DlqFilter:
+        return _filter(
+            self.queue,
+            self.name,
+            self.fingerprint,
+            self.since,
+            self.until,
+            self.replays,
+            self.status,
+            self.job_id,
+            self.error,
+            self.fields,
+            self.q,
+        )
+
+
+def _filter(
+    queue: str | None,
+    name: str | None,
+    fingerprint: str | None,
+    since: int | None,
+    until: int | None,
+    replays: int | None,
+    status: str | None,
+    job_id: str | None,
+    error: str | None,
+    fields: list[str],
+    q: str | None,
+) -> DlqFilter:
+    pairs = []
+    for item in fields:
+        field_name, sep, value = item.partition(":")
+        if not sep or not field_name or not value:
+            raise InvalidRequestError("invalid field search", [FieldError("field", "expected field:value")])
+        pairs.append((field_name, value))
+    return DlqFilter(
+        queue=queue or None,
+        name=name or None,
+        fingerprint=fingerprint or None,
+        since_ms=since,
+        until_ms=until,
+        replays=replays,
+        status=status or None,
+        job_id=job_id or None,
+        error=error or None,
+        fields=tuple(pairs),
+        text=q or None,
+    )
+
+
+def query_filter(
+    queue: Annotated[str | None, Query(max_length=64)] = None,
+    name: Annotated[str | None, Query(max_length=128, description="job name")] = None,
+    fingerprint: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[int | None, Query(ge=0, description="failed at or after (epoch ms)")] = None,
+    until: Annotated[int | None, Query(ge=0, description="failed before (epoch ms)")] = None,
+    replays: Annotated[int | None, Query(ge=0, le=5, description="exact replay count")] = None,
+    status: Annotated[str | None, Query(description="never, pending, succeeded, died or limit")] = None,
+    job_id: Annotated[str | None, Query(max_length=256)] = None,
+    error: Annotated[str | None, Query(max_length=200, description="words of the failure reason")] = None,
+    field: Annotated[list[str] | None, Query(max_length=10, description="payload `field:value`, repeatable")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="job id, payload value, field:value or words")] = None,
+) -> DlqFilter:
+    """The filter of a list or export request, from its query parameters."""
+    return _filter(queue, name, fingerprint, since, until, replays, status, job_id, error, field or [], q)
+
+
+QueryFilter = Annotated[DlqFilter, Depends(query_filter)]
+
+
+class EntrySummaryPublic(BaseModel):
+    """An entry as lists show it (no payload)."""
+
+    id: str
+    queue: str
+    job_id: str
+    name: str
+    failed_at: int
+    attempts_made: int
+    replay_count: int
+    status: str
+    fingerprint: str
+    failed_reason: str
+
+    @classmethod
+    def of(cls, item: EntrySummary) -> EntrySummaryPublic:
+        return cls(**vars(item))
+
+
+class EntryPagePublic(BaseModel):
+    """A page of entries, newest first; follow `next_cursor` until it is null (a sparse filter may answer short
+    pages). `total` is given when one index answers the filter."""
+
+    items: list[EntrySummaryPublic]
+    next_cursor: str | None
+    total: int | None
+
+
+class EntryPublic(BaseModel):
+    """Everything stored of an entry, with its replay history (who, when, the new job, and what became of it)."""
+
+    id: str
+    queue: str
+    job_id: str
+    name: str
+    data: dict[str, Any]
+    opts: dict[str, Any]
+    failed_reason: str
+    reason_pattern: str
+    fingerprint: str
+    stacktrace: list[str]
+    attempts_made: int
+    created_at: int
+    processed_on: int
+    failed_at: int
+    captured_at: int
+    replay_count: int
+    status: str
+    replays: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, entry: DeadLetterEntry) -> EntryPublic:
+        return cls(**vars(entry))
+
+
+class ReplayCreate(BaseModel):
+    """An optional edited payload for the replay; validated by the job type's current contract."""
+
+    model_config = ConfigDict(extra="forbid")
+    payload: dict[str, Any] | None = None
+
+
+class ReplayedPublic(BaseModel):
+    """The job a replay made."""
+
+    entry_id: str
+    queue: str
+    name: str
+    job_id: str
+    replay: int
+    diff: dict[str, dict[str, Any]]
+
+
+class BulkCreate(BaseModel):
+    """A bulk action by ids (done at once, up to 1,000), or by filter (a preview and token, then a task)."""
+
+    model_config = ConfigDict(extra="forbid")
+    ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
+    filter: FilterCreate | None = None
+    rate: int | None = Field(default=None, ge=1, le=100_000, description="jobs per second (default from settings)")
+    confirmation_token: str | None = Field(default=None, max_length=200)
+
+
+class ClearCreate(BaseModel):
+    """Which entries to clear (all when none is given), and on the second call the token and typed phrase."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue: str | None = Field(default=None, max_length=64)
+    replays: int | None = Field(default=None, ge=0, le=5)
+    older_than_hours: int | None = Field(default=None, ge=1, le=87_600)
+    confirmation_token: str | None = Field(default=None, max_length=200)
+    phrase: str | None = Field(default=None, max_length=200)
+
+
+class TaskPublic(BaseModel):
+    """A bulk task and its progress; `abandoned` means the process running it stopped."""
+
+    id: str
+    kind: str
+    status: str
+    filter: dict[str, Any]
+    actor: str
+    queues: list[str]
+    rate: int
+    total: int
+    done: int
+    succeeded: int
+    failed: int
+    skipped: int
+    created_at: int
+    updated_at: int
+    finished_at: int | None
+    errors: list[str]
+
+    @classmethod
+    def of(cls, state: TaskState) -> TaskPublic:
+        return cls(**vars(state))
+
+
+class BulkPublic(BaseModel):
+    """A bulk action's answer: a preview with a confirmation token, a started task, or per-id results."""
+
+    status: Literal["confirmation_required", "started", "done"]
+    count: int
+    sample: list[EntrySummaryPublic] = Field(default_factory=list)
+    queues: list[str] = Field(default_factory=list)
+    confirmation_token: str | None = None
+    phrase: str | None = None
+    expires_in: int | None = None
+    task: TaskPublic | None = None
+    results: dict[str, str] | None = None
+
+
+def _preview(preview: Preview, ticket: Any) -> BulkPublic:
+    return BulkPublic(
+        status="confirmation_required",
+        count=preview.count,
+        sample=[EntrySummaryPublic.of(item) for item in preview.sample],
+        queues=preview.queues,
+        confirmation_token=ticket.token,
+        phrase=ticket.phrase or None,
+        expires_in=ticket.expires_in,
+    )
+
+
+@router.get("/entries", name="dlq.list", response_model=EntryPagePublic)
+async def list_entries(
+    dlq: Dlq,
+    flt: QueryFilter,
+    _: Reader,
+    cursor: Annotated[str | None, Query(max_length=64, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> EntryPagePublic:
+    """Entries newest first, filtered by queue, job name, fingerprint, failed-at range, replay count or status,
+    or searched by job id, error text, payload `field:value` or free text; answered from indexes."""
+    page = await dlq.query.page(flt, Cursor.parse(cursor) if cursor else None, limit)
+    return EntryPagePublic(
+        items=[EntrySummaryPublic.of(item) for item in page.items], next_cursor=page.next_cursor, total=page.total
+    )
+
+
+@router.get("/entries/{entry_id}", name="dlq.get", response_model=EntryPublic)
+async def get_entry(entry_id: str, request: Request, api: Api, dlq: Dlq, principal: Reader) -> EntryPublic:
+    """Everything stored of one entry and its replay history. Logged as a data access."""
+    entry = await dlq.entry(entry_id)
+    await api.audit.record_access(principal.actor, "dlq_entry", [entry_id], {}, client_ip(request, api.settings))
+    return EntryPublic.of(entry)
+
+
+@router.post("/entries/{entry_id}/replay", name="dlq.replay", response_model=ReplayedPublic)
+async def replay_entry(
+    entry_id: str, dlq: Dlq, note: Note, principal: Replayer, body: ReplayCreate | None = None
+) -> ReplayedPublic:
+    """Re-add the job to its original queue (at most 5 replays per entry; a 6th answers 409). The payload, or
+    the edited `payload`, is checked against the current contract (422 names the fields); an edit's diff is
+    audited."""
+    note.resource = f"dlq:{entry_id}"
+    result = await dlq.replay(entry_id, principal.actor, body.payload if body else None)
+    note.params, note.affected = {"job_id": result.job_id, "replay": result.number, "diff": result.diff}, 1
+    return ReplayedPublic(
+        entry_id=entry_id,
+        queue=result.queue,
+        name=result.name,
+        job_id=result.job_id,
+        replay=result.number,
+        diff=result.diff,
+    )
+
+
+@router.delete("/entries/{entry_id}", name="dlq.delete", response_model=BulkPublic)
+async def delete_entry(entry_id: str, dlq: Dlq, note: Note, _: Deleter) -> BulkPublic:
+    """Delete one entry."""
+    note.resource = f"dlq:{entry_id}"
+    deleted = await dlq.delete([entry_id])
+    if not deleted:
+        raise NotFoundError(f"no DLQ entry {entry_id!r}")
+    note.affected = 1
+    return BulkPublic(status="done", count=1, results={entry_id: "deleted"})
+
+
+async def _bulk(
+    kind: Literal["replay", "delete"],
+    body: BulkCreate,
+    api: ApiServices,
+    dlq: DlqService,
+    principal: Principal,
+    note: AuditNote,
+) -> BulkPublic:
+    note.resource = "dlq"
+    if (body.ids is None) == (body.filter is None):
+        raise InvalidRequestError("give either ids or a filter", [FieldError("ids", "either ids or filter")])
+    if body.ids is not None:
+        if kind == "replay":
+            results = await dlq.replay_many(body.ids, principal.actor)
+            done = sum(1 for value in results.values() if not value.startswith("error"))
+        else:
+            deleted = set(await dlq.delete(body.ids))
+            results = {entry_id: "deleted" if entry_id in deleted else "error: not found" for entry_id in body.ids}
+            done = len(deleted)
+        note.params, note.affected = {"ids": body.ids[:100]}, done
+        return BulkPublic(status="done", count=done, results=results)
+    assert body.filter is not None
+    flt = body.filter.to_filter()
+    dlq.query.validate(flt)
+    action = f"dlq.bulk_{kind}"
+    params = {"filter": flt.as_params(), "rate": body.rate}
+    if body.confirmation_token is None:
+        preview = await dlq.tasks.preview(flt)
+        ticket = await api.confirmations.issue(principal.actor, action, params, phrase="")
+        note.params = {"stage": "preview", "count": preview.count, **params}
+        return _preview(preview, ticket)
+    await api.confirmations.redeem(body.confirmation_token, "", principal.actor, action, params)
+    state = await dlq.tasks.start(kind, flt, principal.actor, body.rate)
+    note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
+    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
+
+
+@router.post("/replay", name="dlq.bulk_replay", response_model=BulkPublic)
+async def bulk_replay(body: BulkCreate, api: Api, dlq: Dlq, note: Note, principal: Replayer) -> BulkPublic:
+    """Replay entries by `ids` at once, or by `filter`: the first call previews (count, sample, queues) and
+    hands out a confirmation token; the second call with the token starts a throttled background task.
+    One bulk replay runs per source queue at a time."""
+    return await _bulk("replay", body, api, dlq, principal, note)
+
+
+@router.post("/delete", name="dlq.bulk_delete", response_model=BulkPublic)
+async def bulk_delete(body: BulkCreate, api: Api, dlq: Dlq, note: Note, principal: Deleter) -> BulkPublic:
+    """Delete entries by `ids` at once, or by `filter` after a preview and its confirmation token."""
+    return await _bulk("delete", body, api, dlq, principal, note)
+
+
+@router.post("/clear", name="dlq.clear", response_model=BulkPublic)
+async def clear(body: ClearCreate, api: Api, dlq: Dlq, note: Note, principal: Deleter) -> BulkPublic:
+    """Clear every entry, or those of a queue, a replay count or older than some hours. First call: the impact
+    and a token; second call: the token and the phrase `clear dlq` typed, within 120 s; then a background task."""
+    note.resource = "dlq"
+    until = int(time.time() * 1000) - body.older_than_hours * 3_600_000 if body.older_than_hours else None
+    flt = DlqFilter(queue=body.queue or None, replays=body.replays, until_ms=until)
+    params = {"queue": body.queue, "replays": body.replays, "older_than_hours": body.older_than_hours}
+    if body.confirmation_token is None:
+        preview = await dlq.tasks.preview(flt)
+        ticket = await api.confirmations.issue(principal.actor, "dlq.clear", params, phrase=CLEAR_PHRASE)
+        note.params = {"stage": "preview", "count": preview.count, **params}
+        return _preview(preview, ticket)
+    await api.confirmations.redeem(body.confirmation_token, body.phrase, principal.actor, "dlq.clear", params)
+    state = await dlq.clear(flt, principal.actor)
+    note.params, note.affected = {"stage": "confirmed", "task": state.id, **params}, state.total
+    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
+
+
+@router.get("/tasks", name="dlq.tasks", response_model=list[TaskPublic])
+async def list_tasks(dlq: Dlq, _: Reader, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> list[TaskPublic]:
+    """Bulk tasks, newest first, with their progress."""
+    return [TaskPublic.of(state) for state in await dlq.tasks.recent(limit)]
+
+
+@router.get("/tasks/{task_id}", name="dlq.task", response_model=TaskPublic)
+async def get_task(task_id: str, dlq: Dlq, _: Reader) -> TaskPublic:
+    """One bulk task's progress (also published as `bulk.progress` events)."""
+    return TaskPublic.of(await dlq.tasks.get(task_id))
+
+
+@router.post("/tasks/{task_id}/cancel", name="dlq.task_cancel", response_model=TaskPublic)
+async def cancel_task(task_id: str, dlq: Dlq, note: Note, _: Replayer) -> TaskPublic:
+    """Stop a bulk task after its current batch."""
+    note.resource = f"dlq-task:{task_id}"
+    state = await dlq.tasks.cancel(task_id)
+    note.affected = 1
+    return TaskPublic.of(state)
+
+
+@router.get("/analytics", name="dlq.analytics", response_model=None)
+async def analytics(dlq: Dlq, _: Reader, top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
+    """Totals; counts by queue, job name, the last 24 hours and replay status; the top error fingerprints with
+    first and last seen, count and a sample reason; the replay success rate."""
+    found: Analytics = await dlq.analytics.summary(top)
+    return _plain(found)
+
+
+@router.get("/trends", name="dlq.trends", response_model=None)
+async def trends(
+    dlq: Dlq,
+    _: Reader,
+    window: Annotated[str | None, Query(description="24h, 7d or 30d; omit for since/until")] = None,
+    since: Annotated[int | None, Query(ge=0)] = None,
+    until: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Entries per hour over a window or a custom range (at most 90 days), the peak hour and the average."""
+    found: Trend = await dlq.analytics.trend(window or (None if since is not None else "24h"), since, until)
+    return _plain(found)
+
+
+@router.get("/fields", name="dlq.fields", response_model=dict[str, list[str]])
+async def searchable_fields(dlq: Dlq, _: Reader) -> dict[str, list[str]]:
+    """The payload fields searchable as `field:value`, by job name."""
+    return dict(dlq.store.fields)
+
+
+@router.get("/export", name="dlq.export", response_model=None)
+async def export(
+    request: Request,
+    api: Api,
+    dlq: Dlq,
+    flt: QueryFilter,
+    principal: Exporter,
+    format: Annotated[Literal["csv", "jsonl"], Query(description="csv or jsonl")] = "csv",
+) -> StreamingResponse:
+    """Stream the matching entries with their payloads as CSV (cells neutralised) or JSON Lines. Logged as a
+    data access."""
+    dlq.query.validate(flt)
+    fmt: ExportFormat = format
+    await api.audit.record_access(
+        principal.actor, "dlq_entry", [], {"export": fmt, **flt.as_params()}, client_ip(request, api.settings)
+    )
+    media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
+    headers = {"Content-Disposition": f'attachment; filename="dlq.{fmt}"'}
+    return StreamingResponse(export_lines(dlq.query, flt, fmt), media_type=media, headers=headers)
+
+
+def _plain(value: Analytics | Trend) -> dict[str, Any]:
+    """A dataclass tree as JSON-ready values."""
+    return asdict(value)

@@ -1,0 +1,406 @@
+"""`corral dlq ...`: list, search, inspect, replay, delete, bulk actions, clear, analytics, trends and export."""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from corral.dlq.bulk import TaskKind, TaskState
+from corral.dlq.query import Cursor, DlqFilter
+from corral.dlq.service import DlqService
+from corral.errors import CorralError, PayloadValidationError
+from corral.settings import Settings
+
+dlq_app = typer.Typer(help="Search, inspect, replay and clear the dead-letter queue.", no_args_is_help=True)
+out = Console(width=160) if not sys.stdout.isatty() else Console()
+err = Console(stderr=True)
+
+T = TypeVar("T")
+CLEAR_PHRASE = "clear dlq"
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Data directory (default: CORRAL_DATA_DIR or ./.corral)")
+]
+Queue = Annotated[str | None, typer.Option("--queue", "-q", help="Only entries of this queue")]
+Name = Annotated[str | None, typer.Option("--name", help="Only entries of this job name")]
+Fingerprint = Annotated[str | None, typer.Option("--fingerprint", help="Only entries with this error fingerprint")]
+Status = Annotated[str | None, typer.Option("--status", help="never, pending, succeeded, died or limit")]
+Replays = Annotated[int | None, typer.Option("--replays", help="Only entries replayed exactly this many times")]
+Error = Annotated[str | None, typer.Option("--error", help="Words of the failure reason")]
+Fields = Annotated[list[str] | None, typer.Option("--field", help="Payload field:value; repeatable")]
+Search = Annotated[str | None, typer.Option("--search", "-s", help="Free text: job id, payload value or words")]
+SinceHours = Annotated[float | None, typer.Option("--since-hours", help="Failed within this many hours")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
+Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")]
+
+
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
+    from corral.cli import _settings
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        return asyncio.run(_with_service(settings, action))
+    except PayloadValidationError as exc:
+        for error in exc.errors:
+            err.print(f"[red]invalid payload:[/red] {error.field}: {error.reason}", highlight=False)
+        raise typer.Exit(2) from None
+    except CorralError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        for error in getattr(exc, "errors", []):
+            err.print(f"  {error}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+async def _with_service(settings: Settings, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
+    from redis.asyncio import Redis
+
+    from corral.connection import resolve_redis_url
+    from corral.contracts.catalogue import default_registry
+    from corral.engine import Engine
+    from corral.keys import Keys
+
+    url = resolve_redis_url(settings)
+    keys = Keys(settings.key_prefix)
+    redis = Redis.from_url(url, decode_responses=True)
+    engine = Engine(url, keys)
+    service = DlqService(redis, keys, engine, default_registry(), bulk_rate=settings.dlq_bulk_rate)
+    try:
+        return await action(service)
+    finally:
+        await service.close()
+        await engine.close()
+        await redis.aclose()
+
+
+def _filter(
+    queue: str | None = None,
+    name: str | None = None,
+    fingerprint: str | None = None,
+    status: str | None = None,
+    replays: int | None = None,
+    error: str | None = None,
+    fields: list[str] | None = None,
+    search: str | None = None,
+    since_hours: float | None = None,
+) -> DlqFilter:
+    pairs = []
+    for item in fields or []:
+        field_name, sep, value = item.partition(":")
+        if not sep or not value:
+            err.print(f"[red]error:[/red] --field {item!r}: expected field:value", highlight=False)
+            raise typer.Exit(2)
+        pairs.append((field_name, value))
+    since = int(time.time() * 1000 - since_hours * 3_600_000) if since_hours is not None else None
+    return DlqFilter(queue, name, fingerprint, since, None, replays, status, None, error, tuple(pairs), search)
+
+
+def _when(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+
+@dlq_app.command("list")
+def list_entries(
+    queue: Queue = None,
+    name: Name = None,
+    fingerprint: Fingerprint = None,
+    status: Status = None,
+    replays: Replays = None,
+    error: Error = None,
+    field: Fields = None,
+    search: Search = None,
+    since_hours: SinceHours = None,
+    limit: Annotated[int, typer.Option(help="Entries per page (1..1000)")] = 50,
+    cursor: Annotated[str | None, typer.Option(help="Continue after this cursor")] = None,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+) -> None:
+    """List entries newest first, filtered and searched from the DLQ's indexes; prints the next cursor."""
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    page = _run(data_dir, lambda dlq: dlq.query.page(flt, Cursor.parse(cursor) if cursor else None, limit))
+    if as_json:
+        out.print_json(data={**asdict(page), "items": [asdict(item) for item in page.items]})
+        return
+    table = Table(title=f"DLQ entries{'' if page.total is None else f' ({page.total} matching)'}")
+    for column in ("id", "failed at (UTC)", "queue", "name", "job id", "replays", "status", "reason"):
+        table.add_column(column, no_wrap=column != "reason")
+    for item in page.items:
+        table.add_row(
+            item.id,
+            _when(item.failed_at),
+            item.queue,
+            item.name,
+            item.job_id,
+            str(item.replay_count),
+            item.status,
+            item.failed_reason[:80],
+        )
+    out.print(table)
+    if page.next_cursor:
+        out.print(f"next page: --cursor {page.next_cursor}", highlight=False)
+
+
+@dlq_app.command("show")
+def show(entry_id: str, data_dir: DataDir = None) -> None:
+    """Everything stored of one entry, with its replay history, as JSON."""
+    entry = _run(data_dir, lambda dlq: dlq.entry(entry_id))
+    out.print_json(data=asdict(entry))
+
+
+@dlq_app.command("replay")
+def replay(
+    entry_id: str,
+    payload: Annotated[str | None, typer.Option(help="Edited payload as JSON, or @path to a JSON file")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Replay one entry to its original queue (at most 5 times), optionally with an edited payload."""
+    edited = None
+    if payload is not None:
+        from corral.cli import _read_data
+
+        edited = _read_data(payload)
+    result = _run(data_dir, lambda dlq: dlq.replay(entry_id, _actor(), edited))
+    out.print(f"replay {result.number} of entry {entry_id}: job {result.job_id} on {result.queue}", highlight=False)
+    for field_name, change in result.diff.items():
+        out.print(f"  {field_name}: {change['from']!r} -> {change['to']!r}", highlight=False)
+
+
+@dlq_app.command("delete")
+def delete(entry_ids: Annotated[list[str], typer.Argument(help="Entry ids")], data_dir: DataDir = None) -> None:
+    """Delete entries by id."""
+    deleted = _run(data_dir, lambda dlq: dlq.delete(entry_ids))
+    missing = sorted(set(entry_ids) - set(deleted))
+    out.print(f"deleted {len(deleted)} entr{'y' if len(deleted) == 1 else 'ies'}", highlight=False)
+    if missing:
+        err.print(f"[red]error:[/red] no such entries: {', '.join(missing)}", highlight=False)
+        raise typer.Exit(1)
+
+
+def _bulk(
+    kind: TaskKind, flt: DlqFilter, rate: int | None, yes: bool, phrase: str | None, data_dir: Path | None
+) -> None:
+    async def run(dlq: DlqService) -> TaskState | None:
+        preview = await dlq.tasks.preview(flt)
+        out.print(
+            f"{preview.count} entr{'y' if preview.count == 1 else 'ies'} of queue(s) "
+            f"{', '.join(preview.queues) or '-'} would be {'replayed' if kind == 'replay' else 'deleted'}",
+            highlight=False,
+        )
+        if not preview.count:
+            return None
+        if phrase is not None:
+            typed = phrase if yes else typer.prompt(f"Type {phrase!r} to confirm")
+            if typed != phrase:
+                err.print("[red]error:[/red] the typed phrase does not match; nothing was done")
+                raise typer.Exit(1)
+        elif not yes and not typer.confirm("Go ahead?"):
+            raise typer.Exit(1)
+        announce = "dlq.cleared" if phrase else None
+        state = await dlq.tasks.start(kind, flt, _actor(), rate, announce)
+        return await _follow(dlq, state)
+
+    final = _run(data_dir, run)
+    if final is not None:
+        out.print(
+            f"task {final.id} {final.status}: {final.succeeded} done, {final.skipped} skipped, {final.failed} failed",
+            highlight=False,
+        )
+        for line in final.errors:
+            err.print(f"  {line}", highlight=False)
+        if final.status != "completed":
+            raise typer.Exit(1)
+
+
+async def _follow(dlq: DlqService, state: TaskState) -> TaskState:
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        bar = progress.add_task(f"{state.kind} task {state.id}", total=state.total or None)
+        waiter = asyncio.ensure_future(dlq.tasks.wait(state.id))
+        try:
+            while not waiter.done():
+                current = await dlq.tasks.get(state.id)
+                progress.update(bar, completed=current.done)
+                await asyncio.wait({waiter}, timeout=0.25)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            await dlq.tasks.cancel(state.id)
+            return await dlq.tasks.wait(state.id)
+        return await waiter
+
+
+@dlq_app.command("replay-all")
+def replay_all(
+    queue: Queue = None,
+    name: Name = None,
+    fingerprint: Fingerprint = None,
+    status: Status = None,
+    replays: Replays = None,
+    error: Error = None,
+    field: Fields = None,
+    search: Search = None,
+    since_hours: SinceHours = None,
+    rate: Annotated[int | None, typer.Option(help="Jobs per second (default CORRAL_DLQ_BULK_RATE)")] = None,
+    yes: Yes = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels."""
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    _bulk("replay", flt, rate, yes, None, data_dir)
+
+
+@dlq_app.command("delete-all")
+def delete_all(
+    queue: Queue = None,
+    name: Name = None,
+    fingerprint: Fingerprint = None,
+    status: Status = None,
+    replays: Replays = None,
+    error: Error = None,
+    field: Fields = None,
+    search: Search = None,
+    since_hours: SinceHours = None,
+    yes: Yes = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Delete every entry of a filter after a preview."""
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    _bulk("delete", flt, None, yes, None, data_dir)
+
+
+@dlq_app.command("clear")
+def clear(
+    queue: Queue = None,
+    replays: Replays = None,
+    older_than_hours: Annotated[int | None, typer.Option(help="Only entries older than this")] = None,
+    phrase: Annotated[str | None, typer.Option(help=f"Type {CLEAR_PHRASE!r} here instead of at the prompt")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Clear all entries, or those of a queue, replay count or age; asks to type 'clear dlq' after the preview."""
+    until = int(time.time() * 1000) - older_than_hours * 3_600_000 if older_than_hours else None
+    flt = DlqFilter(queue=queue, replays=replays, until_ms=until)
+    if phrase is not None and phrase != CLEAR_PHRASE:
+        err.print(f"[red]error:[/red] --phrase must be {CLEAR_PHRASE!r}; nothing was done")
+        raise typer.Exit(1)
+    _bulk("delete", flt, None, phrase is not None, CLEAR_PHRASE, data_dir)
+
+
+@dlq_app.command("stats")
+def stats(
+    top: Annotated[int, typer.Option(help="How many error fingerprints to show")] = 10,
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Totals, counts by queue, job name and replay status, the top error fingerprints and the success rate."""
+    found = _run(data_dir, lambda dlq: dlq.analytics.summary(top))
+    if as_json:
+        out.print_json(data=asdict(found))
+        return
+    out.print(f"{found.total} entries, {found.fingerprints} distinct errors", highlight=False)
+    out.print("by queue: " + ", ".join(f"{k} {v}" for k, v in sorted(found.by_queue.items())), highlight=False)
+    out.print("by status: " + ", ".join(f"{k} {v}" for k, v in found.by_status.items()), highlight=False)
+    if found.replay_success_rate is not None:
+        out.print(f"replay success rate: {found.replay_success_rate:.1%}", highlight=False)
+    table = Table(title="Top errors")
+    for column in ("count", "fingerprint", "queue", "first seen", "last seen", "sample reason"):
+        table.add_column(column, no_wrap=column != "sample reason")
+    for stat in found.top_fingerprints:
+        table.add_row(
+            str(stat.count),
+            stat.fingerprint,
+            stat.queue,
+            _when(stat.first_seen),
+            _when(stat.last_seen),
+            stat.sample_reason[:80],
+        )
+    out.print(table)
+
+
+@dlq_app.command("trends")
+def trends(
+    window: Annotated[str, typer.Option(help="24h, 7d or 30d")] = "24h",
+    as_json: AsJson = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Entries per hour over a window, the peak hour and the average."""
+    found = _run(data_dir, lambda dlq: dlq.analytics.trend(window))
+    if as_json:
+        out.print_json(data=asdict(found))
+        return
+    peak = f"{_when(found.peak.hour)} ({found.peak.count})" if found.peak else "-"
+    out.print(f"{found.total} entries, {found.average_per_hour:.1f}/hour, peak {peak}", highlight=False)
+    for bucket in found.buckets:
+        if bucket.count:
+            out.print(f"{_when(bucket.hour)}  {bucket.count}", highlight=False)
+
+
+@dlq_app.command("export")
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write")],
+    export_format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    queue: Queue = None,
+    name: Name = None,
+    fingerprint: Fingerprint = None,
+    status: Status = None,
+    error: Error = None,
+    field: Fields = None,
+    search: Search = None,
+    since_hours: SinceHours = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Write the matching entries with their payloads as CSV (cells neutralised) or JSON Lines, streamed."""
+    if export_format not in ("csv", "jsonl"):
+        err.print("[red]error:[/red] --format: csv or jsonl")
+        raise typer.Exit(2)
+    flt = _filter(queue, name, fingerprint, status, None, error, field, search, since_hours)
+
+    async def write(dlq: DlqService) -> int:
+        from corral.dlq.export import export_lines
+
+        dlq.query.validate(flt)
+        written = 0
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            async for chunk in export_lines(dlq.query, flt, "csv" if export_format == "csv" else "jsonl"):
+                handle.write(chunk)
+                written += chunk.count("\n")
+        return written - (1 if export_format == "csv" else 0)
+
+    rows = _run(data_dir, write)
+    out.print(f"wrote {rows} entr{'y' if rows == 1 else 'ies'} to {output}", highlight=False)
+
+
+@dlq_app.command("tasks")
+def tasks(as_json: AsJson = False, data_dir: DataDir = None) -> None:
+    """Bulk tasks, newest first, with their progress."""
+    found = _run(data_dir, lambda dlq: dlq.tasks.recent(20))
+    if as_json:
+        out.print_json(data=[asdict(state) for state in found])
+        return
+    table = Table(title="DLQ bulk tasks")
+    for column in ("id", "kind", "status", "done", "total", "succeeded", "skipped", "failed", "by", "started"):
+        table.add_column(column, no_wrap=True)
+    for s in found:
+        table.add_row(
+            s.id, s.kind, s.status, str(s.done), str(s.total), str(s.succeeded), str(s.skipped), str(s.failed),
+            s.actor, _when(s.created_at),
+        )  # fmt: skip
+    out.print(table)
+
+
+@dlq_app.command("cancel")
+def cancel(task_id: str, data_dir: DataDir = None) -> None:
+    """Stop a bulk task after its current batch."""
+    state = _run(data_dir, lambda dlq: dlq.tasks.cancel(task_id))
+    out.print(f"task {state.id}: {state.status}", highlight=False)

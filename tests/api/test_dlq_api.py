@@ -1,0 +1,184 @@
+"""The DLQ API on a served app: list and search, detail, replay (limit, race, edits), bulk, clear, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from corral.security.audit import AuditFilter, AuditTrail
+from corral.store import Database
+from dlq.dlq_peers import email, seeder
+
+__all__ = ["seeder"]
+
+
+def test_list_filters_search_and_cursor_pages(live_api, seeder) -> None:
+    # Given 12 dead email jobs and 3 dead AI jobs
+    emails = [seeder.add("email.send", email(f"p{i}@x.org"), f"SMTP 421 for p{i}@x.org") for i in range(12)]
+    ais = [
+        seeder.add("ai.seo.meta", {"articleId": f"art{i}", "title": "t", "body": "b"}, "provider 503") for i in range(3)
+    ]
+    owner = live_api().owner()
+    # When pages of 5 are followed by cursor, and filters and searches are asked
+    seen, cursor = [], None
+    while True:
+        response = owner.get("/owner/dlq/entries", params={"limit": 5, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        page = response.json()
+        seen.extend(item["id"] for item in page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    by_queue = owner.get("/owner/dlq/entries", params={"queue": "ai"}).json()
+    by_field = owner.get("/owner/dlq/entries", params={"field": "to:p3@x.org"}).json()
+    by_text = owner.get("/owner/dlq/entries", params={"q": "art2"}).json()
+    by_error = owner.get("/owner/dlq/entries", params={"error": "provider"}).json()
+    bad = owner.get("/owner/dlq/entries", params={"status": "lost"})
+    # Then pages hold every entry once, newest first, and each filter answers exactly its entries
+    assert seen == emails + ais
+    assert [i["id"] for i in by_queue["items"]] == ais and by_queue["total"] == 3
+    assert [i["id"] for i in by_field["items"]] == [emails[3]]
+    assert [i["id"] for i in by_text["items"]] == [ais[2]]
+    assert len(by_error["items"]) == 3
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "status"
+
+
+def test_detail_replay_limit_and_edit_validation(live_api, seeder, settings) -> None:
+    # Given one dead email job
+    entry_id = seeder.add("email.send", email("d@x.org"), "refused")
+    owner = live_api().owner()
+    # When it is read, replayed with an invalid edit, with a valid edit, then four more times, then a sixth time
+    detail = owner.get(f"/owner/dlq/entries/{entry_id}")
+    invalid = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": {"to": ["nope"], "subject": "s"}})
+    edited = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": email("d@example.org")})
+    for _ in range(4):
+        assert owner.post(f"/owner/dlq/entries/{entry_id}/replay").status_code == 200
+    sixth = owner.post(f"/owner/dlq/entries/{entry_id}/replay")
+    # Then the detail has everything, the invalid edit is a 422 naming fields, the sixth replay a 409 with why
+    assert detail.status_code == 200 and detail.json()["data"]["to"] == ["d@x.org"]
+    assert detail.json()["stacktrace"] and detail.json()["reason_pattern"] == "refused"
+    assert invalid.status_code == 422 and "to.0" in {e["field"] for e in invalid.json()["errors"]}
+    assert edited.status_code == 200 and edited.json()["diff"]["to"]["to"] == ["d@example.org"]
+    assert sixth.status_code == 409 and "at most 5 times" in sixth.json()["detail"]
+    history = owner.get(f"/owner/dlq/entries/{entry_id}").json()["replays"]
+    assert [r["number"] for r in history] == [1, 2, 3, 4, 5] and history[0]["by"] == "owner@example.com"
+    assert seeder.waiting("email") == 5
+    # And the edit's diff is in the audit log
+    trail = AuditTrail(Database(settings.resolved_database_url))
+    rows = [r for r in trail.rows(AuditFilter(action="dlq.replay")) if r.result == "ok"]
+    assert any(r.params.get("diff", {}).get("to") for r in rows)
+
+
+def test_concurrent_replay_requests_never_make_a_job_twice(live_api, seeder) -> None:
+    # Given one dead email job and eight owner clients
+    entry_id = seeder.add("email.send", email("race@x.org"), "refused")
+    api = live_api()
+    clients = [api.owner() for _ in range(8)]
+    # When all replay it at once
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda c: c.post(f"/owner/dlq/entries/{entry_id}/replay"), clients))
+    # Then requests overlapping a replay in progress, or past the limit, get 409; each success is its own replay
+    made = [a.json() for a in answers if a.status_code == 200]
+    assert all(a.status_code in (200, 409) for a in answers)
+    assert 1 <= len(made) <= 5
+    assert sorted(m["replay"] for m in made) == list(range(1, len(made) + 1))
+    assert seeder.waiting("email") == len(made)
+    history = api.owner().get(f"/owner/dlq/entries/{entry_id}").json()["replays"]
+    assert [r["jobId"] for r in history] == sorted(m["job_id"] for m in made)
+
+
+def test_bulk_replay_by_filter_previews_then_runs_and_can_be_cancelled(live_api, seeder) -> None:
+    # Given 40 dead email jobs
+    for i in range(40):
+        seeder.add("email.send", email(f"bulk{i}@x.org"), "refused")
+    owner = live_api(dlq_bulk_rate=10).owner()
+    # When a filter-based bulk replay is previewed, then confirmed, then cancelled
+    preview = owner.post("/owner/dlq/replay", json={"filter": {"queue": "email"}}).json()
+    assert preview["status"] == "confirmation_required" and preview["count"] == 40 and preview["queues"] == ["email"]
+    started = owner.post(
+        "/owner/dlq/replay", json={"filter": {"queue": "email"}, "confirmation_token": preview["confirmation_token"]}
+    ).json()
+    task_id = started["task"]["id"]
+    again = owner.post("/owner/dlq/replay", json={"filter": {"queue": "email"}})
+    second = owner.post(
+        "/owner/dlq/replay",
+        json={"filter": {"queue": "email"}, "confirmation_token": again.json()["confirmation_token"]},
+    )
+    time.sleep(0.5)
+    cancelled = owner.post(f"/owner/dlq/tasks/{task_id}/cancel")
+    deadline = time.monotonic() + 10
+    while (state := owner.get(f"/owner/dlq/tasks/{task_id}").json())["status"] not in ("cancelled", "completed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    # Then the task started, a second one on the queue was refused, and the cancelled one stopped early
+    assert started["status"] == "started" and started["count"] == 40
+    assert second.status_code == 409
+    assert cancelled.status_code == 200
+    assert state["status"] == "cancelled" and state["done"] < 40
+    assert seeder.waiting("email") == state["succeeded"]
+    assert [t["id"] for t in owner.get("/owner/dlq/tasks").json()] == [task_id]
+
+
+def test_bulk_by_ids_and_delete(live_api, seeder) -> None:
+    # Given three dead jobs
+    ids = [seeder.add("email.send", email(f"i{i}@x.org"), "refused") for i in range(3)]
+    owner = live_api().owner()
+    # When two are replayed by id, one deleted alone and the rest in bulk
+    replayed = owner.post("/owner/dlq/replay", json={"ids": ids[:2] + ["404"]}).json()
+    one = owner.delete(f"/owner/dlq/entries/{ids[0]}")
+    missing = owner.delete(f"/owner/dlq/entries/{ids[0]}")
+    bulk = owner.post("/owner/dlq/delete", json={"ids": ids[1:]}).json()
+    # Then results are per id, and the DLQ is empty
+    assert replayed["count"] == 2 and replayed["results"]["404"].startswith("error")
+    assert one.status_code == 200 and missing.status_code == 404
+    assert bulk["count"] == 2
+    assert owner.get("/owner/dlq/entries").json()["total"] == 0
+
+
+def test_clear_needs_the_token_and_the_typed_phrase(live_api, seeder) -> None:
+    # Given dead email and AI jobs
+    for i in range(5):
+        seeder.add("email.send", email(f"c{i}@x.org"), "refused")
+    ai = seeder.add("ai.seo.meta", {"articleId": "a", "title": "t", "body": "b"}, "down")
+    owner = live_api().owner()
+    # When clearing the email queue: preview, a wrong phrase, then the right one
+    preview = owner.post("/owner/dlq/clear", json={"queue": "email"}).json()
+    token = preview["confirmation_token"]
+    wrong = owner.post("/owner/dlq/clear", json={"queue": "email", "confirmation_token": token, "phrase": "yes"})
+    done = owner.post("/owner/dlq/clear", json={"queue": "email", "confirmation_token": token, "phrase": "clear dlq"})
+    # Then the preview counts 5 and asks for the phrase, the wrong phrase is refused, the right one clears
+    assert preview["count"] == 5 and preview["phrase"] == "clear dlq"
+    assert wrong.status_code == 409
+    assert done.status_code == 200 and done.json()["status"] == "started"
+    deadline = time.monotonic() + 10
+    while owner.get("/owner/dlq/entries").json()["total"] != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert [i["id"] for i in owner.get("/owner/dlq/entries").json()["items"]] == [ai]
+
+
+def test_analytics_trends_fields_and_exports(live_api, seeder) -> None:
+    # Given entries with a reason that looks like a formula
+    for i in range(4):
+        seeder.add("email.send", email(f"e{i}@x.org"), f"-1 credits left for e{i}@x.org")
+    seeder.add("ai.seo.meta", {"articleId": "a", "title": "t", "body": "b"}, "=2+3")
+    owner = live_api().owner()
+    # When analytics, trends, fields and both exports are read
+    summary = owner.get("/owner/dlq/analytics", params={"top": 1}).json()
+    week = owner.get("/owner/dlq/trends", params={"window": "7d"}).json()
+    custom = owner.get("/owner/dlq/trends", params={"since": 0, "until": 3_600_000}).json()
+    fields = owner.get("/owner/dlq/fields").json()
+    exported = owner.get("/owner/dlq/export", params={"format": "csv"})
+    lines = owner.get("/owner/dlq/export", params={"format": "jsonl", "queue": "email"}).text.splitlines()
+    # Then they agree with the entries, and CSV cells are neutralised
+    assert summary["total"] == 5 and summary["by_queue"] == {"email": 4, "ai": 1}
+    assert summary["top_fingerprints"][0]["count"] == 4
+    assert week["total"] == 5 and len(week["buckets"]) == 168
+    assert custom["total"] == 0 and len(custom["buckets"]) == 1
+    assert fields["email.send"] == ["to", "templateId", "replyTo"]
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    assert exported.headers["content-type"].startswith("text/csv") and len(rows) == 6
+    assert {row[9] for row in rows[1:]} >= {"'=2+3", "'-1 credits left for e0@x.org"}
+    assert len(lines) == 4

@@ -1,0 +1,71 @@
+"""`corral dlq ...` against a real Valkey: list, show, replay, delete, stats, trends, export, bulk and clear."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from corral.cli import app
+from dlq.dlq_peers import email, seeder
+
+__all__ = ["seeder"]
+
+
+@pytest.fixture
+def run_dlq(valkey_url: str, tmp_path: Path):
+    runner = CliRunner()
+    env = {"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(tmp_path / "data")}
+
+    def run(*args: str, input: str | None = None):
+        return runner.invoke(app, ["dlq", *args], env=env, input=input)
+
+    return run
+
+
+def test_list_show_replay_delete(run_dlq, seeder) -> None:
+    # Given two dead jobs
+    first = seeder.add("email.send", email("cli@x.org"), "SMTP 421 for cli@x.org")
+    second = seeder.add("ai.seo.meta", {"articleId": "a9", "title": "t", "body": "b"}, "provider 503")
+    # When listing, searching, showing, replaying with an invalid then a valid edit, and deleting
+    listed = run_dlq("list", "--json")
+    searched = run_dlq("list", "--field", "to:cli@x.org", "--json")
+    shown = run_dlq("show", first)
+    invalid = run_dlq("replay", first, "--payload", '{"to": ["nope"], "subject": "s", "text": "t"}')
+    replayed = run_dlq("replay", first, "--payload", json.dumps(email("cli@example.org")))
+    deleted = run_dlq("delete", second, "404")
+    # Then each prints its outcome and errors exit non-zero without a traceback
+    assert listed.exit_code == 0 and [i["id"] for i in json.loads(listed.stdout)["items"]] == [first, second]
+    assert [i["id"] for i in json.loads(searched.stdout)["items"]] == [first]
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["data"]["to"] == ["cli@x.org"]
+    assert invalid.exit_code == 2 and "to.0" in invalid.stderr and "Traceback" not in invalid.output
+    assert replayed.exit_code == 0 and f"dlq-{first}-r1" in replayed.stdout and "cli@example.org" in replayed.stdout
+    assert deleted.exit_code == 1 and "deleted 1 entry" in deleted.stdout and "404" in deleted.stderr
+    assert seeder.waiting("email") == 1
+
+
+def test_stats_trends_export_bulk_and_clear(run_dlq, seeder, tmp_path: Path) -> None:
+    # Given five dead email jobs and one dead AI job
+    for i in range(5):
+        seeder.add("email.send", email(f"s{i}@x.org"), "=SMTP 550 rejected")
+    seeder.add("ai.seo.meta", {"articleId": "a1", "title": "t", "body": "b"}, "provider 503")
+    # When reading stats and trends, exporting, replaying the email ones in bulk, then clearing the rest
+    stats = run_dlq("stats", "--json")
+    trends = run_dlq("trends", "--window", "7d", "--json")
+    exported = run_dlq("export", "--output", str(tmp_path / "dlq.csv"), "--queue", "email")
+    bulk = run_dlq("replay-all", "--queue", "email", "--rate", "1000", "--yes")
+    refused = run_dlq("clear", input="nope\n")
+    cleared = run_dlq("clear", input="clear dlq\n")
+    after = run_dlq("stats", "--json")
+    # Then the figures match, CSV cells are neutralised, the bulk task completed and the clear needed the phrase
+    assert json.loads(stats.stdout)["total"] == 6 and json.loads(stats.stdout)["by_queue"]["email"] == 5
+    assert json.loads(trends.stdout)["total"] == 6
+    assert exported.exit_code == 0 and "wrote 5 entries" in exported.stdout
+    assert (tmp_path / "dlq.csv").read_text().count("'=SMTP 550 rejected") == 5
+    assert bulk.exit_code == 0 and "5 done" in bulk.stdout
+    assert seeder.waiting("email") == 5
+    assert refused.exit_code == 1 and "does not match" in refused.stderr
+    assert cleared.exit_code == 0 and "6 done" in cleared.stdout
+    assert json.loads(after.stdout)["total"] == 0
