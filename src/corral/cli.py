@@ -219,6 +219,73 @@ async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], 
         await redis.aclose()
 
 
+@app.command()
+def demo(
+    rate: Annotated[float, typer.Option(help="Jobs per second", min=0.1, max=10_000)] = 20.0,
+    failure_rate: Annotated[float, typer.Option(help="Share of jobs built to fail (0-1)", min=0, max=1)] = 0.1,
+    duration: Annotated[float, typer.Option(help="Seconds to run", min=1, max=86_400)] = 60.0,
+    seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable traffic")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Enqueue a realistic mix of all 19 job types for a while; some fail transiently, some for good."""
+    settings = _settings(data_dir=data_dir)
+    try:
+        counts = asyncio.run(_demo(settings, rate, failure_rate, duration, seed))
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"Demo: {sum(counts.values())} jobs enqueued")
+    table.add_column("job type", no_wrap=True)
+    table.add_column("jobs", justify="right")
+    for name, count in sorted(counts.items()):
+        table.add_row(name, str(count))
+    out.print(table)
+
+
+async def _demo(
+    settings: Settings, rate: float, failure_rate: float, duration: float, seed: int | None
+) -> dict[str, int]:
+    import random
+    import time
+    from collections import Counter
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from corral.connection import resolve_redis_url
+    from corral.contracts.catalogue import default_registry
+    from corral.demo import demo_jobs
+    from corral.engine import Engine
+    from corral.keys import Keys
+    from corral.producer import Producer
+
+    engine = Engine(resolve_redis_url(settings), Keys(settings.key_prefix))
+    producer = Producer(engine, default_registry())
+    jobs = demo_jobs(random.Random(seed), failure_rate)
+    counts: Counter[str] = Counter()
+    started = time.monotonic()
+    progress = Progress(
+        TextColumn("[bold]demo traffic"),
+        BarColumn(),
+        TextColumn("{task.fields[sent]} jobs"),
+        TimeRemainingColumn(),
+        console=err,
+    )
+    try:
+        with progress:
+            task = progress.add_task("demo", total=duration, sent=0)
+            while (elapsed := time.monotonic() - started) < duration:
+                due = int(elapsed * rate) + 1 - sum(counts.values())
+                if due > 0:
+                    batch = [next(jobs) for _ in range(min(due, 1_000))]
+                    await producer.enqueue_bulk(batch)
+                    counts.update(item.name for item in batch)
+                progress.update(task, completed=min(elapsed, duration), sent=sum(counts.values()))
+                await asyncio.sleep(min(0.1, 1 / rate))
+            progress.update(task, completed=duration)
+    finally:
+        await engine.close()
+    return dict(counts)
+
+
 def main() -> None:
     """Entry point of the `corral` console script."""
     app()
