@@ -326,14 +326,15 @@ class DlqQuery:
         elif len(plan.drivers) == 1 and not plan.checks and not plan.excludes and plan.static_ids is None:
             high, low = self._range(flt)
             total = int(await self.redis.zcount(plan.drivers[0], low, high))
-        summaries = [EntrySummary.from_row(json.loads(row)) for row in rows]
+        summaries = [EntrySummary.from_row(row) for row in json.loads(rows)]
         return Page(summaries, str(next_cursor) if next_cursor else None, total)
 
-    async def rows(self, entry_ids: Sequence[str], shape: str, reason_max: int = 500) -> list[str]:
-        """Encoded rows of entries (`summary`, `csv` or `jsonl`, see lua/rows.lua); missing entries are skipped."""
+    async def rows(self, entry_ids: Sequence[str], shape: str, reason_max: int = 500) -> str:
+        """Encoded rows of entries, missing ones skipped (see lua/rows.lua): JSON Lines text for `jsonl`, else a
+        JSON array of rows (`csv`: arrays, `summary`: objects)."""
         if not entry_ids:
-            return []
-        found: list[str] = await self.scripts.rows(args=[self.layout, shape, reason_max, *entry_ids])
+            return "" if shape == "jsonl" else "[]"
+        found: str = await self.scripts.rows(args=[self.layout, shape, reason_max, *entry_ids])
         return found
 
     async def walk_ids(self, flt: DlqFilter, batch: int = 1_000) -> AsyncIterator[list[tuple[int, str]]]:

@@ -1,7 +1,8 @@
 -- Rows of entries for listing and export, encoded here so a client decodes one string per entry.
 -- ARGV[1] key layout   ARGV[2] shape: 'csv' (a JSON array, payload as text), 'jsonl' (a JSON object line with
 -- the payload spliced in) or 'summary' (the object without payload)   ARGV[3] maximum reason length   ARGV[4..] entry ids
--- Returns one string per entry that still exists.
+-- Returns the rows of the entries that still exist joined into one string: newline-separated for 'jsonl', a JSON
+-- array of the rows for 'csv' and 'summary' (one reply to parse instead of one per entry).
 local shape, reason_max = ARGV[2], tonumber(ARGV[3])
 local rows = {}
 for i = 4, #ARGV do
@@ -25,4 +26,7 @@ for i = 4, #ARGV do
     end
   end
 end
-return rows
+if shape == 'jsonl' then
+  return table.concat(rows, '\n')
+end
+return '[' .. table.concat(rows, ',') .. ']'
