@@ -15,4 +15,11 @@ Register = Callable[["HandlerSet", "WorkerServices"], None]
 def all_registrations() -> list[Register]:
     """The register functions of the worker modules, imported on demand."""
     # One import and one list entry per worker module.
-    return []
+    from corral.workers import analytics_process, article_autosave, article_publish, system_maintenance
+
+    return [
+        analytics_process.register,
+        article_autosave.register,
+        article_publish.register,
+        system_maintenance.register,
+    ]

@@ -1,15 +1,20 @@
-"""What worker handlers share inside one process: settings, Redis, a producer, and closers."""
+"""What worker handlers share inside one process: settings, Redis, a producer, the SQL store, and closers."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
 from corral.keys import Keys
 from corral.producer import Producer
 from corral.settings import Settings
+
+if TYPE_CHECKING:
+    from corral.store.database import Database
 
 
 @dataclass
@@ -21,6 +26,18 @@ class WorkerServices:
     producer: Producer
     keys: Keys
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    _database: Database | None = field(default=None, init=False, repr=False)
+
+    @property
+    def database(self) -> Database:
+        """The process's one SQL store (built on first use from settings, disposed on close); not migrated here."""
+        if self._database is None:
+            from corral.store.database import Database
+
+            database = Database(self.settings.resolved_database_url)
+            self._database = database
+            self.on_close(lambda: asyncio.to_thread(database.dispose))
+        return self._database
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer` when the worker process shuts down."""

@@ -1,0 +1,20 @@
+"""The article-publish worker: `article.publish` publishes now or schedules, and triggers `search.index`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from corral.articles import ArticleService, ArticleStore
+from corral.contracts.catalogue import ArticlePublish
+from corral.handlers import HandlerSet, JobContext
+from corral.workers.services import WorkerServices
+
+
+def register(handlers: HandlerSet, services: WorkerServices) -> None:
+    """Add the `article.publish` handler, backed by the process's SQL store and producer."""
+
+    async def publish(ctx: JobContext, payload: ArticlePublish) -> dict[str, Any]:
+        service = ArticleService(ArticleStore(services.database), services.producer)
+        return await service.publish(payload, job_id=ctx.job_id)
+
+    handlers.add("article.publish", publish)
