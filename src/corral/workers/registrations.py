@@ -15,11 +15,22 @@ Register = Callable[["HandlerSet", "WorkerServices"], None]
 def all_registrations() -> list[Register]:
     """The register functions of the worker modules, imported on demand."""
     # One import and one list entry per worker module.
-    from corral.workers import analytics_process, article_autosave, article_publish, system_maintenance
+    from corral.workers import (
+        analytics_process,
+        article_autosave,
+        article_publish,
+        email_send,
+        otp_send,
+        plugin_execute,
+        system_maintenance,
+    )
 
     return [
         analytics_process.register,
         article_autosave.register,
         article_publish.register,
         system_maintenance.register,
+        email_send.register,
+        otp_send.register,
+        plugin_execute.register,
     ]

@@ -1,0 +1,46 @@
+"""The mail service the workers use: renders templates, builds messages, hands them to the transport."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from corral.mail.message import MailContent, build_message
+from corral.mail.templates import TemplateRegistry, template_directory
+from corral.mail.transport import DeliveryReceipt, MailTransport, transport_from_settings
+from corral.settings import Settings
+
+
+class Mailer:
+    """Composes and delivers messages from one sender through one transport."""
+
+    def __init__(self, transport: MailTransport, templates: TemplateRegistry, sender: str) -> None:
+        self.transport = transport
+        self.templates = templates
+        self.sender = sender
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Mailer:
+        """A mailer with the transport chosen by `mail_url` and templates from `<data_dir>/mail-templates`."""
+        return cls(
+            transport_from_settings(settings),
+            TemplateRegistry(template_directory(settings.data_dir)),
+            settings.mail_from,
+        )
+
+    async def render(self, template_id: str, subject: str, variables: Mapping[str, Any]) -> MailContent:
+        """Template `template_id` rendered with `variables` (off the event loop: templates may be read from disk)."""
+        return await asyncio.to_thread(self.templates.render, template_id, subject, dict(variables))
+
+    async def send(
+        self,
+        to: Sequence[str],
+        content: MailContent,
+        *,
+        reply_to: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> DeliveryReceipt:
+        """Build one message from `content` and deliver it to every address of `to`."""
+        message = build_message(sender=self.sender, to=to, content=content, reply_to=reply_to, headers=headers)
+        return await self.transport.deliver(message)

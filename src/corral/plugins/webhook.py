@@ -1,0 +1,159 @@
+"""Webhook delivery: a signed JSON POST that refuses private addresses, retries 5xx, and fails fast on 4xx."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import socket
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from corral import __version__
+from corral.errors import JobFailure, UnrecoverableJobError
+from corral.plugins.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from corral.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUSES = frozenset({408, 425, 429})
+"""4xx answers that mean "later" rather than "never"; every other 4xx is unrecoverable."""
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A delivered webhook: the receiver's status and how long it took."""
+
+    status: int
+    delivery_id: str
+    signed: bool
+    duration_ms: int
+
+
+def is_public_address(address: IPAddress) -> bool:
+    """True for globally routable unicast addresses; False for private, loopback, link-local, reserved, multicast."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def refused_addresses(addresses: Iterable[IPAddress]) -> list[IPAddress]:
+    """The addresses a webhook must not reach unless private targets are allowed."""
+    return [address for address in addresses if not is_public_address(address)]
+
+
+class WebhookSender:
+    """Posts webhook events with one HTTP client; resolves and checks the host, then connects to that address."""
+
+    def __init__(
+        self,
+        *,
+        timeout_seconds: float,
+        allow_private: bool,
+        secrets: dict[str, str],
+    ) -> None:
+        self.allow_private = allow_private
+        self._secrets = secrets
+        # No pooled connections: each request is pinned to a checked address and its own TLS server name.
+        self._client = httpx.AsyncClient(
+            timeout=timeout_seconds,
+            follow_redirects=False,
+            trust_env=False,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
+        self.timeout_seconds = timeout_seconds
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WebhookSender:
+        """A sender with the timeout, private-address policy and signing secrets of `settings`."""
+        return cls(
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_private=settings.webhook_allow_private,
+            secrets={ref: secret.get_secret_value() for ref, secret in settings.webhook_secrets.items()},
+        )
+
+    async def close(self) -> None:
+        """Close the HTTP client."""
+        await self._client.aclose()
+
+    async def deliver(
+        self,
+        *,
+        url: str,
+        plugin_id: str,
+        event: str,
+        body: dict[str, Any],
+        delivery_id: str,
+        secret_ref: str | None = None,
+    ) -> WebhookDelivery:
+        """POST `{event, pluginId, deliveryId, data}` to `url`, signed when `secret_ref` names a secret."""
+        secret = None
+        if secret_ref is not None:
+            secret = self._secrets.get(secret_ref)
+            if secret is None:
+                raise UnrecoverableJobError(f"unknown webhook secretRef {secret_ref!r}")
+        target = httpx.URL(url)
+        address = await self._checked_address(target)
+        document = {"event": event, "pluginId": plugin_id, "deliveryId": delivery_id, "data": body}
+        content = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
+        timestamp = int(time.time())
+        headers = {
+            "Host": target.netloc.decode("ascii"),
+            "Content-Type": "application/json",
+            "User-Agent": f"corral-webhook/{__version__}",
+            EVENT_HEADER: event,
+            DELIVERY_HEADER: delivery_id,
+            TIMESTAMP_HEADER: str(timestamp),
+        }
+        if secret is not None:
+            headers[SIGNATURE_HEADER] = sign(secret, timestamp, content)
+        label = f"webhook {target.host}"
+        started = time.monotonic()
+        try:
+            response = await self._client.post(
+                target.copy_with(host=str(address)),
+                content=content,
+                headers=headers,
+                extensions={"sni_hostname": target.host},
+            )
+        except httpx.TimeoutException:
+            raise JobFailure(f"{label} timed out after {self.timeout_seconds:g} s") from None
+        except httpx.TransportError as exc:
+            raise JobFailure(f"{label} unreachable: {type(exc).__name__}: {exc}") from None
+        duration_ms = int((time.monotonic() - started) * 1000)
+        status = response.status_code
+        if 200 <= status < 300:
+            logger.info("%s answered %d in %d ms (delivery %s)", label, status, duration_ms, delivery_id)
+            return WebhookDelivery(status, delivery_id, secret is not None, duration_ms)
+        reason = f"{label} answered {status} {response.reason_phrase}".rstrip()
+        if status >= 500 or status in RETRYABLE_STATUSES:
+            raise JobFailure(reason)
+        if 300 <= status < 400:
+            reason += " (redirects are not followed)"
+        raise UnrecoverableJobError(reason)
+
+    async def _checked_address(self, target: httpx.URL) -> IPAddress:
+        """The address to connect to: the host's first resolved address, once every resolved one is allowed."""
+        host = target.host
+        port = target.port or (443 if target.scheme == "https" else 80)
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise JobFailure(f"webhook {host} cannot be resolved: {exc}") from None
+        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+        if not addresses:
+            raise JobFailure(f"webhook {host} resolves to no address")
+        refused = [] if self.allow_private else refused_addresses(addresses)
+        if refused:
+            raise UnrecoverableJobError(
+                f"webhook {host} refused: it resolves to {refused[0]}, a private, loopback or link-local address "
+                "(set CORRAL_WEBHOOK_ALLOW_PRIVATE=true to allow such targets)"
+            )
+        return addresses[0]
