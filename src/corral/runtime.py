@@ -52,6 +52,7 @@ class Runtime:
         self._consumers: list[QueueConsumer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         """Start one consumer per queue and the DLQ sweeper."""
@@ -77,8 +78,12 @@ class Runtime:
         """Stop fetching, give active jobs `grace_seconds` to finish, then close connections."""
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
         if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
+            # A cancel can be swallowed by a Redis call in flight; the sweeper also watches this event.
+            self._stopping.set()
+            done, _ = await asyncio.wait({self._sweeper}, timeout=5)
+            if not done:
+                self._sweeper.cancel()
+                await asyncio.gather(self._sweeper, return_exceptions=True)
         await asyncio.gather(*(consumer.close(grace) for consumer in self._consumers))
         self._consumers.clear()
         await self.redis.aclose()
@@ -163,10 +168,15 @@ class Runtime:
         await self.hooks.emit(JobEvent(JobEventKind.STALLED, queue, job_id))
 
     async def _sweep_forever(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             for name in self.queues:
+                if self._stopping.is_set():
+                    return
                 try:
                     await self.dlq.sweep(name)
                 except Exception:
                     logger.exception("DLQ sweep of queue %s failed", name)
-            await asyncio.sleep(self.settings.dlq_sweep_interval_seconds)
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.dlq_sweep_interval_seconds)
+            except TimeoutError:
+                continue

@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     worker_processes: int = Field(default=1, ge=1, le=64, description="worker processes `corral up` starts")
 
     # Accounts, sessions and limits
-    owner_email: str = Field(default="owner@localhost", description="email of the owner `corral up` creates first")
+    owner_email: str = Field(default="owner@example.com", description="email of the owner `corral up` creates first")
     owner_password: SecretStr = Field(default=SecretStr(""), description="first owner's password; else one is printed")
     session_ttl_seconds: int = Field(default=12 * 3600, ge=60, le=30 * 86_400)
     secure_cookies: Literal["auto", "always", "never"] = "auto"
@@ -68,6 +68,45 @@ class Settings(BaseSettings):
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     webhook_allow_private: bool = Field(default=False, description="allow webhooks to loopback/private addresses")
     webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, description="secretRef -> signing secret")
+
+    # Monitoring: metrics recording, caches, worker heartbeats, health thresholds, alerts, Prometheus.
+    metrics_flush_seconds: float = Field(default=1.0, gt=0, le=60, description="how often workers write metrics")
+    metrics_rolling_points: int = Field(default=15, ge=1, le=720, description="rolling average window, in points")
+    stats_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    metrics_cache_seconds: float = Field(default=10.0, ge=0, le=3600)
+    health_cache_seconds: float = Field(default=60.0, ge=0, le=3600)
+    worker_heartbeat_seconds: float = Field(default=5.0, gt=0, le=60)
+    worker_lost_seconds: float = Field(default=20.0, gt=0, le=3600, description="no heartbeat this long: lost")
+    health_window_minutes: int = Field(default=15, ge=1, le=1440, description="recent window of the health rules")
+    health_backlog_warning: int = Field(default=1_000, ge=1)
+    health_backlog_critical: int = Field(default=10_000, ge=1)
+    health_backlog_age_warning_seconds: float = Field(default=300.0, gt=0)
+    health_backlog_age_critical_seconds: float = Field(default=1_800.0, gt=0)
+    health_error_rate_warning: float = Field(default=0.10, gt=0, le=1)
+    health_error_rate_critical: float = Field(default=0.50, gt=0, le=1)
+    health_error_rate_min_jobs: int = Field(default=20, ge=1, description="fewer finished attempts: no judgement")
+    health_dlq_growth_warning: int = Field(default=10, ge=1, description="dead-lettered jobs per hour")
+    health_dlq_growth_critical: int = Field(default=100, ge=1)
+    health_stalled_warning: int = Field(default=1, ge=1, description="stalled jobs in the window")
+    health_stalled_critical: int = Field(default=10, ge=1)
+    health_drift_warning: float = Field(default=2.0, gt=1, description="recent / baseline average processing time")
+    health_drift_critical: float = Field(default=4.0, gt=1)
+    health_drift_min_jobs: int = Field(default=20, ge=1, description="samples needed in the window and baseline")
+    alert_interval_seconds: float = Field(default=10.0, gt=0, le=3600, description="alert evaluation period")
+    alert_cooldown_seconds: float = Field(default=300.0, ge=0, le=86_400, description="quiet time after a resolve")
+    alert_min_severity: Literal["warning", "critical"] = "warning"
+    alert_webhook_url: str = Field(default="", description="POST alert transitions here, signed with HMAC-SHA256")
+    alert_webhook_secret: SecretStr = SecretStr("")
+    alert_history_size: int = Field(default=10_000, ge=10, le=1_000_000)
+    metrics_token: SecretStr = Field(default=SecretStr(""), description="Bearer token of /metrics; empty: disabled")
+
+    # Realtime: the WebSocket gateway at /owner/realtime and the events workers publish.
+    realtime_client_queue: int = Field(default=2_000, ge=10, le=100_000, description="events buffered per client")
+    realtime_max_clients: int = Field(default=1_000, ge=1, le=100_000, description="WebSockets per API process")
+    realtime_heartbeat_seconds: float = Field(default=15.0, gt=0, le=3600)
+    realtime_idle_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400, description="no client message: close")
+    realtime_latest_per_room: int = Field(default=100, ge=1, le=10_000, description="events kept per room for 60 s")
+    realtime_progress_interval_ms: int = Field(default=250, ge=0, le=60_000, description="progress coalescing window")
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
