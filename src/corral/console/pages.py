@@ -1,0 +1,124 @@
+"""The console's pages: owner-only HTML shells whose scripts load their data from the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, Request, Response
+from fastapi.responses import RedirectResponse
+from starlette.routing import Route
+
+from corral.api.context import ApiServices, services
+from corral.api.routing import CorralRoute, owner_router
+from corral.api.security import Principal, require
+from corral.console.headers import secure
+from corral.console.render import page
+from corral.errors import NotFoundError
+from corral.security.permissions import Permission
+
+LOGIN_PATH = "/login"
+
+
+def wants_html(request: Request) -> bool:
+    """Whether the caller is a browser navigating (it accepts HTML), rather than an API client."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to go to after signing in; anything else (another site, a scheme) becomes the console."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/console"
+    return target
+
+
+class PageRoute(CorralRoute):
+    """A console page: guarded like any API route, but a browser is sent to the login page instead of a 401
+    and sees an HTML page for other errors; API clients (no `text/html` in Accept) get problem+json."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            response = await original(request)
+            if response.status_code < 400 or not wants_html(request):
+                return secure(response)
+            if response.status_code == 401:
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                return secure(RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303))
+            try:
+                detail = str(json.loads(bytes(response.body)).get("detail", ""))
+            except (ValueError, AttributeError):
+                detail = ""
+            return page("error.html", status_code=response.status_code, status=response.status_code, detail=detail)
+
+        return handler
+
+
+router = owner_router(tags=["console"])
+router.route_class = PageRoute
+
+Api = Annotated[ApiServices, Depends(services)]
+QueuesReader = Annotated[Principal, require(Permission.QUEUES_READ)]
+JobsReader = Annotated[Principal, require(Permission.JOBS_READ)]
+AuditReader = Annotated[Principal, require(Permission.AUDIT_READ)]
+DlqReader = Annotated[Principal, require(Permission.DLQ_READ)]
+LiveReader = Annotated[Principal, require(Permission.REALTIME)]
+
+
+@router.get("/", name="console.home", include_in_schema=False)
+async def home(_: QueuesReader) -> RedirectResponse:
+    """The console's first page."""
+    return RedirectResponse("/console", status_code=303)
+
+
+@router.get("/console", name="console.queues", include_in_schema=False)
+async def queues_page(principal: QueuesReader) -> Response:
+    """Queues: summary cards and every queue with its counts, health, throughput and pause control."""
+    return page("queues.html", script="queues", active="queues", title="Queues", actor=principal.actor)
+
+
+@router.get("/console/queues/{queue}", name="console.queue", include_in_schema=False)
+async def queue_page(queue: str, api: Api, principal: JobsReader) -> Response:
+    """One queue: its jobs by state, job detail and actions, and the enqueue form."""
+    if queue not in api.registry.work_queues:
+        raise NotFoundError(f"no queue {queue!r}; queues: {', '.join(api.registry.work_queues)}")
+    return page(
+        "queue.html", script="queue", active="queues", title=f"Queue {queue}", actor=principal.actor, queue=queue
+    )
+
+
+@router.get("/console/dlq", name="console.dlq", include_in_schema=False)
+async def dlq_page(principal: DlqReader) -> Response:
+    """The DLQ: entries with filters and search, bulk actions and tasks, entry detail, replay, delete and clear."""
+    return page("dlq.html", script="dlq", active="dlq", title="DLQ", actor=principal.actor)
+
+
+@router.get("/console/dlq/analytics", name="console.dlq_analytics", include_in_schema=False)
+async def dlq_analytics_page(principal: DlqReader) -> Response:
+    """DLQ analytics: overview, failures, trends and replays over a time range."""
+    return page(
+        "dlq_analytics.html", script="analytics", active="analytics", title="DLQ analytics", actor=principal.actor
+    )
+
+
+@router.get("/console/live", name="console.live", include_in_schema=False)
+async def live_page(principal: LiveReader) -> Response:
+    """Live dashboard: health, queue overview, throughput and the realtime event feed."""
+    return page("live.html", script="live", active="live", title="Live", actor=principal.actor)
+
+
+@router.get("/console/audit", name="console.audit", include_in_schema=False)
+async def audit_page(principal: AuditReader) -> Response:
+    """The audit log with filters and CSV export."""
+    return page("audit.html", script="audit", active="audit", title="Audit", actor=principal.actor)
+
+
+async def login_page(request: Request) -> Response:
+    """The sign-in form; it holds no data, so it is served to anyone, like the console's scripts."""
+    return page("login.html", title="Sign in", next=safe_next(request.query_params.get("next")))
+
+
+login_route = Route(LOGIN_PATH, login_page, methods=["GET"], name="console.login")

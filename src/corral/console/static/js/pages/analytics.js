@@ -1,0 +1,199 @@
+// DLQ analytics: Overview, Failures (by fingerprint and job type, with actions), Trends (hourly chart, peak, average)
+// and Replays (success rate, limit reached), over a 24 h / 7 d / 30 d / custom range, with CSV export.
+
+import { api } from "../api.js";
+import { bulkByFilter } from "../bulk.js";
+import { barChart, widthOf } from "../charts.js";
+import { markTabs, onRefresh, startShell, wireTabs } from "../shell.js";
+import { $, clear, describe, el, fmtNumber, fmtPercent, fmtTime, setState, showFormError, truncate } from "../ui.js";
+
+startShell();
+
+const TABS = ["overview", "failures", "trends", "replays"];
+const RANGES = ["24h", "7d", "30d", "custom"];
+const params = new URLSearchParams(location.search);
+const view = {
+  tab: TABS.includes(params.get("tab")) ? params.get("tab") : "overview",
+  range: RANGES.includes(params.get("range")) ? params.get("range") : "24h",
+  since: Number(params.get("since")) || null,
+  until: Number(params.get("until")) || null,
+};
+const tabs = $("#views");
+let loaded = null;
+const state = $("#analytics-state");
+
+function localInput(ms) {
+  return new Date(ms - new Date(ms).getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+function remember() {
+  const query = new URLSearchParams();
+  if (view.tab !== "overview") query.set("tab", view.tab);
+  if (view.range !== "24h") query.set("range", view.range);
+  if (view.range === "custom" && view.since && view.until) {
+    query.set("since", String(view.since));
+    query.set("until", String(view.until));
+  }
+  const text = query.toString();
+  history.replaceState(null, "", location.pathname + (text ? `?${text}` : ""));
+}
+
+function showTab(tab) {
+  view.tab = tab;
+  markTabs(tabs, tab);
+  for (const name of TABS) $(`#panel-${name}`).hidden = name !== tab;
+  remember();
+  if (loaded) render(...loaded);
+}
+
+function card(name, value, hint = null) {
+  const node = $(`[data-card="${name}"]`);
+  $(".value", node).textContent = value;
+  if (hint !== null) $(".hint", node).textContent = hint;
+}
+
+function trendQuery() {
+  if (view.range === "custom") return { since: view.since, until: view.until };
+  return { window: view.range };
+}
+
+function hourLabel(ms, long) {
+  const date = new Date(ms);
+  const time = date.toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+  return long ? `${date.toLocaleDateString("en-GB", { day: "2-digit", month: "short" })} ${time}` : time;
+}
+
+function keyedRows(tbody, mapping, linkFor) {
+  clear(tbody);
+  const entries = Object.entries(mapping).sort((a, b) => b[1] - a[1]);
+  if (!entries.length) tbody.appendChild(el("tr", {}, el("td", { class: "muted", text: "None." })));
+  for (const [key, count] of entries) {
+    tbody.appendChild(el("tr", {}, el("th", { scope: "row" }, linkFor ? el("a", { href: linkFor(key), text: key }) : key),
+      el("td", { class: "num", text: fmtNumber(count) })));
+  }
+}
+
+function actionButtons(filter, label) {
+  const replay = el("button", { type: "button", class: "small", text: "Replay all…", "aria-label": `Replay all entries of ${label}` });
+  replay.addEventListener("click", async () => {
+    if (await bulkByFilter("replay", filter, replay)) await load();
+  });
+  const remove = el("button", { type: "button", class: "small danger", text: "Delete all…", dataset: { destructive: "" },
+    "aria-label": `Delete all entries of ${label}` });
+  remove.addEventListener("click", async () => {
+    if (await bulkByFilter("delete", filter, remove)) await load();
+  });
+  const query = new URLSearchParams(Object.entries(filter));
+  return el("div", { class: "row-actions" }, el("a", { class: "button small", href: `/console/dlq?${query}`, text: "View" }), replay, remove);
+}
+
+function render(summary, trend) {
+  const span = view.range === "custom" ? `${fmtTime(trend.start)} – ${fmtTime(trend.end)}` : `last ${view.range}`;
+  card("total", fmtNumber(summary.total));
+  card("range", fmtNumber(trend.total), `failed in the ${span}`);
+  card("fingerprints", fmtNumber(summary.fingerprints));
+  card("success", fmtPercent(summary.replay_success_rate));
+  keyedRows($("#by-queue tbody"), summary.by_queue, (queue) => `/console/dlq?queue=${encodeURIComponent(queue)}`);
+  const lastDay = clear($("#last-day"));
+  lastDay.appendChild(barChart(summary.by_hour.map((item) => ({
+    label: hourLabel(item.hour, false), value: item.count, title: `${hourLabel(item.hour, true)}: ${item.count} entries`,
+  })), { label: "DLQ entries per hour over the last 24 hours", height: 180, width: widthOf(lastDay) }));
+
+  const fingerprints = clear($("#by-fingerprint tbody"));
+  for (const item of summary.top_fingerprints) {
+    fingerprints.appendChild(el("tr", { dataset: { fingerprint: item.fingerprint } },
+      el("td", { class: "mono", text: item.fingerprint.slice(0, 12) }),
+      el("td", { class: "error-text", title: item.sample_reason, text: truncate(item.pattern || item.sample_reason, 100) }),
+      el("td", { text: item.queue }),
+      el("td", { class: "num", text: fmtNumber(item.count) }),
+      el("td", { text: fmtTime(item.first_seen) }),
+      el("td", { text: fmtTime(item.last_seen) }),
+      el("td", {}, actionButtons({ fingerprint: item.fingerprint }, `fingerprint ${item.fingerprint}`))));
+  }
+  if (!summary.top_fingerprints.length) {
+    fingerprints.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "The DLQ is empty." })));
+  }
+  const names = clear($("#by-name tbody"));
+  for (const [name, count] of Object.entries(summary.by_name).sort((a, b) => b[1] - a[1])) {
+    names.appendChild(el("tr", { dataset: { name } }, el("th", { scope: "row", class: "mono", text: name }),
+      el("td", { class: "num", text: fmtNumber(count) }), el("td", {}, actionButtons({ name }, `job type ${name}`))));
+  }
+  if (!Object.keys(summary.by_name).length) {
+    names.appendChild(el("tr", {}, el("td", { colspan: 3, class: "muted", text: "The DLQ is empty." })));
+  }
+
+  card("trend-total", fmtNumber(trend.total), `entries, ${span}`);
+  card("peak", trend.peak ? fmtNumber(trend.peak.count) : "–", trend.peak ? `at ${hourLabel(trend.peak.hour, true)}` : "no entries");
+  card("average", trend.average_per_hour.toFixed(trend.average_per_hour < 10 ? 2 : 0));
+  const long = trend.buckets.length > 24;
+  const trendChart = clear($("#trend-chart"));
+  trendChart.appendChild(barChart(trend.buckets.map((item) => ({
+    label: hourLabel(item.hour, long), value: item.count, title: `${hourLabel(item.hour, true)}: ${item.count} entries`,
+  })), { label: `DLQ entries per hour, ${span}`, width: widthOf(trendChart) }));
+
+  const statuses = summary.by_status;
+  card("replay-rate", fmtPercent(summary.replay_success_rate));
+  card("limit", fmtNumber(statuses.limit || 0));
+  card("pending", fmtNumber(statuses.pending || 0));
+  keyedRows($("#by-status tbody"), statuses, (status) => `/console/dlq?status=${encodeURIComponent(status)}`);
+
+  const exportQuery = new URLSearchParams({ format: "csv", since: String(trend.start), until: String(trend.end) });
+  $("#export").href = `/owner/dlq/export?${exportQuery}`;
+}
+
+async function load() {
+  setState(state, "loading", "Loading analytics…");
+  try {
+    const [summary, trend] = await Promise.all([
+      api.get("/owner/dlq/analytics", { top: 20 }),
+      api.get("/owner/dlq/trends", trendQuery()),
+    ]);
+    loaded = [summary, trend];
+    render(summary, trend);
+    setState(state, null);
+  } catch (error) {
+    setState(state, "error", `Could not load the analytics: ${describe(error)}`);
+    throw error;
+  }
+}
+
+for (const tab of tabs.querySelectorAll("[role=tab]")) tab.addEventListener("click", () => showTab(tab.dataset.value));
+wireTabs(tabs, (tab) => showTab(tab.dataset.value));
+
+$("#range").value = view.range;
+$("#custom-range").hidden = view.range !== "custom";
+if (view.since) $("#range-since").value = localInput(view.since);
+if (view.until) $("#range-until").value = localInput(view.until);
+$("#range").addEventListener("change", () => {
+  view.range = $("#range").value;
+  $("#custom-range").hidden = view.range !== "custom";
+  if (view.range === "custom") {
+    if (!view.since || !view.until) {
+      const now = Date.now();
+      view.until = now;
+      view.since = now - 3 * 86_400_000;
+      $("#range-since").value = localInput(view.since);
+      $("#range-until").value = localInput(view.until);
+    }
+  }
+  remember();
+  load().catch(() => {});
+});
+$("#custom-range").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const since = Date.parse($("#range-since").value);
+  const until = Date.parse($("#range-until").value);
+  if (Number.isNaN(since) || Number.isNaN(until) || since >= until) {
+    showFormError($("#range-error"), "choose a start before the end");
+    return;
+  }
+  showFormError($("#range-error"), "");
+  view.since = since;
+  view.until = until;
+  remember();
+  load().catch(() => {});
+});
+
+showTab(view.tab);
+onRefresh(() => load());
+load().catch(() => {});

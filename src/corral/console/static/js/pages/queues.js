@@ -1,0 +1,164 @@
+// Queues page: summary cards, every queue with counts, health, throughput sparkline and pause/resume.
+
+import { api } from "../api.js";
+import { sparkline } from "../charts.js";
+import { onRefresh, startShell } from "../shell.js";
+import { $, act, clear, describe, el, fmtNumber, fmtPercent, setState } from "../ui.js";
+
+startShell();
+
+const tbody = $("#queues-table tbody");
+const listState = $("#queues-state");
+const summary = $("#summary");
+let timer = null;
+let loading = null;
+
+function card(name, value, tone = "", hint = null) {
+  const node = $(`[data-card="${name}"]`, summary);
+  const target = $(".value", node);
+  target.textContent = value;
+  node.dataset.tone = tone;
+  if (hint !== null) $(".hint", node).textContent = hint;
+}
+
+function cardError(name, error) {
+  card(name, "error", "bad");
+  $(`[data-card="${name}"] .hint`, summary).textContent = describe(error);
+}
+
+export function healthBadge(status, score) {
+  const tone = { healthy: "good", degraded: "warn", warning: "warn", critical: "bad", unhealthy: "bad" }[status] || "";
+  return el("span", { class: `badge badge-${tone || "neutral"}`, title: score === undefined ? "" : `score ${score}/100`,
+    text: score === undefined ? status : `${status} · ${score}` });
+}
+
+async function loadQueues(fresh) {
+  const queues = await api.get("/owner/queues");
+  const [health, metrics] = await Promise.all([
+    api.get("/owner/health", { refresh: fresh || undefined }).catch((error) => ({ error })),
+    loadMetrics(queues.map((queue) => queue.name), fresh),
+  ]);
+  return { queues, health, metrics };
+}
+
+async function loadMetrics(names, fresh) {
+  const entries = await Promise.all(names.map(async (name) => {
+    try {
+      return [name, await api.get(`/owner/metrics/${encodeURIComponent(name)}`, { points: 60, refresh: fresh || undefined })];
+    } catch (error) {
+      return [name, { error }];
+    }
+  }));
+  return Object.fromEntries(entries);
+}
+
+function renderSummary(queues, stats, health, metrics) {
+  const waiting = queues.reduce((sum, queue) => sum + queue.backlog, 0);
+  const active = queues.reduce((sum, queue) => sum + (queue.counts.active || 0), 0);
+  card("waiting", fmtNumber(waiting), waiting > 0 ? "" : "good");
+  card("active", fmtNumber(active));
+  const reports = Object.values(metrics).filter((report) => !report.error);
+  if (reports.length) {
+    const perMinute = reports.reduce((sum, report) => sum + report.summary.throughput_per_minute, 0);
+    const completed = reports.reduce((sum, report) => sum + report.summary.completed, 0);
+    const failed = reports.reduce((sum, report) => sum + report.summary.failed, 0);
+    card("throughput", `${perMinute.toFixed(perMinute < 10 ? 1 : 0)}/min`);
+    const rate = completed + failed ? failed / (completed + failed) : null;
+    card("error-rate", fmtPercent(rate), rate === null ? "" : rate >= 0.5 ? "bad" : rate >= 0.1 ? "warn" : "good",
+      `${fmtNumber(failed)} failed of ${fmtNumber(completed + failed)} attempts, last hour`);
+  } else {
+    const failure = Object.values(metrics).find((report) => report.error);
+    if (failure) {
+      cardError("throughput", failure.error);
+      cardError("error-rate", failure.error);
+    } else {
+      card("throughput", "–");
+      card("error-rate", "–");
+    }
+  }
+  if (stats.error) cardError("dlq", stats.error);
+  else card("dlq", fmtNumber(stats.dlq), stats.dlq > 0 ? "warn" : "good");
+  if (health.error) cardError("health", health.error);
+  else {
+    const tone = { healthy: "good", critical: "bad" }[health.status] || "warn";
+    card("health", `${health.status}`, tone, `score ${health.score}/100 · ${health.issues.length} issue(s)`);
+  }
+  summary.setAttribute("aria-busy", "false");
+}
+
+function renderQueues(queues, health, metrics) {
+  const byQueue = new Map((health.queues || []).map((item) => [item.queue, item]));
+  clear(tbody);
+  if (!queues.length) {
+    setState(listState, "empty", "No queues are registered.");
+    return;
+  }
+  setState(listState, null);
+  for (const queue of queues) {
+    const report = metrics[queue.name];
+    const queueHealth = byQueue.get(queue.name);
+    const series = report && !report.error ? report.points.map((point) => point.completed) : [];
+    const toggle = el("button", { type: "button", class: "small", dataset: { queue: queue.name },
+      text: queue.paused ? "Resume" : "Pause" });
+    toggle.addEventListener("click", () => togglePause(toggle, queue));
+    tbody.appendChild(el("tr", { dataset: { queue: queue.name } },
+      el("th", { scope: "row" }, el("a", { href: `/console/queues/${encodeURIComponent(queue.name)}`, text: queue.name })),
+      el("td", {}, el("span", { class: `badge ${queue.paused ? "badge-warn" : "badge-good"}`,
+        text: queue.paused ? "paused" : "running" })),
+      el("td", {}, queueHealth ? healthBadge(queueHealth.status, queueHealth.score)
+        : el("span", { class: "muted", text: health.error ? "unavailable" : "–" })),
+      ...["waiting", "active", "delayed", "completed", "failed"].map((state) =>
+        el("td", { class: "num", text: fmtNumber(state === "waiting" ? queue.backlog : queue.counts[state] || 0) })),
+      el("td", { class: "spark" }, report && report.error
+        ? el("span", { class: "muted", text: "unavailable", title: describe(report.error) })
+        : sparkline(series, { label: `${queue.name}: completed per minute, last 60 minutes` }),
+      report && !report.error ? el("span", { class: "muted small-text",
+        text: ` ${report.summary.throughput_per_minute.toFixed(1)}/min` }) : null),
+      el("td", {}, toggle)));
+  }
+}
+
+async function togglePause(button, queue) {
+  const action = queue.paused ? "resume" : "pause";
+  await act(button, () => api.post(`/owner/queues/${encodeURIComponent(queue.name)}/${action}`),
+    `Queue ${queue.name} ${queue.paused ? "resumed" : "paused"}`);
+  await refresh(true);
+}
+
+async function refresh(fresh = false) {
+  if (loading) return loading;
+  if (!tbody.children.length) setState(listState, "loading", "Loading queues…");
+  loading = (async () => {
+    try {
+      const [{ queues, health, metrics }, stats] = await Promise.all([
+        loadQueues(fresh),
+        api.get("/owner/stats", { refresh: fresh || undefined }).catch((error) => ({ error })),
+      ]);
+      renderSummary(queues, stats, health, metrics);
+      renderQueues(queues, health, metrics);
+      $("#updated").textContent = `Updated ${new Date().toLocaleTimeString("en-GB", { hour12: false })}`;
+    } catch (error) {
+      setState(listState, "error", `Could not load the queues: ${describe(error)}`);
+      throw error;
+    } finally {
+      loading = null;
+    }
+  })();
+  return loading;
+}
+
+function schedule() {
+  clearInterval(timer);
+  const seconds = Number($("#auto-refresh").value);
+  timer = seconds > 0 ? setInterval(() => refresh(false).catch(() => {}), seconds * 1000) : null;
+  $("#updated").dataset.auto = String(seconds);
+}
+
+$("#auto-refresh").addEventListener("change", () => {
+  schedule();
+  const seconds = Number($("#auto-refresh").value);
+  $("#updated").textContent = seconds ? `Auto-refresh every ${seconds} s` : "Auto-refresh off";
+});
+onRefresh(refresh);
+schedule();
+refresh(false).catch(() => {});

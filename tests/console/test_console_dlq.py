@@ -1,0 +1,231 @@
+"""The DLQ and DLQ analytics pages in a real browser: listing, search, detail, replays, bulk by filter, clear."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect
+
+from console.console_data import SCRIPT, DeadLetters, email
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def dead(background, valkey_url) -> Iterator[DeadLetters]:
+    made = DeadLetters(background, valkey_url)
+    yield made
+    made.close()
+
+
+def seed(dead: DeadLetters) -> dict[str, list[str]]:
+    """Six email entries (two fingerprints) and two ai entries."""
+    ids = {"smtp": [], "bounce": [], "ai": []}
+    for n in range(4):
+        ids["smtp"].append(dead.add("email.send", email(f"late{n}@example.com"), f"SMTP timeout after {n + 3} seconds"))
+    for n in range(2):
+        ids["bounce"].append(dead.add("email.send", email(f"gone{n}@example.com"), f"mailbox gone{n} does not exist"))
+    for n in range(2):
+        payload = {"articleId": f"art-{n}", "prompt": "Write", "tone": "neutral", "maxWords": 100, "locale": "en"}
+        ids["ai"].append(dead.add("ai.content.generate", payload, "provider answered 503"))
+    return ids
+
+
+def test_dlq_lists_filters_and_searches_with_field_value_syntax(console, dead) -> None:
+    # Given eight dead-lettered jobs over two queues
+    seed(dead)
+    # When the owner opens the DLQ page
+    page = console.goto("/console/dlq")
+    # Then every entry is listed with its total
+    assert page.locator("#entries-table tbody tr").count() == 8
+    assert "8 matching" in page.locator("#dlq-total").inner_text()
+    # When the owner filters by queue with the select
+    page.select_option("#f-queue", "ai")
+    page.click("#filters button[type=submit]")
+    page.locator("#dlq-total", has_text="2 matching").wait_for()
+    assert set(page.locator("#entries-table tbody tr td:nth-child(3)").all_inner_texts()) == {"ai"}
+    # When the owner searches with field:value syntax instead
+    page.click("#reset-filters")
+    page.locator("#dlq-total", has_text="8 matching").wait_for()
+    page.fill("#q", "queue:email to:gone1@example.com")
+    page.press("#q", "Enter")
+    rows = page.locator("#entries-table tbody tr")
+    expect(rows).to_have_count(1)
+    assert "gone1 does not exist" in rows.first.inner_text()
+    assert "search=queue%3Aemail" in page.url
+    # And an invalid search is explained without a request
+    page.fill("#q", "replays:9")
+    page.press("#q", "Enter")
+    assert "replays: a number from 0 to 5" in page.locator("#filter-error").inner_text()
+    console.assert_clean()
+
+
+def test_replay_one_entry_then_replay_with_an_edited_payload_shows_the_history(console, dead) -> None:
+    # Given one dead email job
+    entry_id = dead.add("email.send", email("first@example.com", subject="Orig"), "SMTP timeout after 3 seconds")
+    owner = console.api.owner()
+    page = console.goto("/console/dlq")
+    # When the owner opens the entry and replays it
+    page.locator(f'tr[data-entry="{entry_id}"] button.link').first.click()
+    dialog = page.locator("#entry-dialog")
+    dialog.locator("#entry-title", has_text="email.send").wait_for()
+    assert "Never replayed." in dialog.locator("#entry-replays").inner_text()
+    dialog.locator("#entry-replay").click()
+    # Then a toast names the new job and the history shows replay 1 by the owner
+    page.locator(".toast", has_text="(replay 1 of 5)").wait_for()
+    dialog.locator("#entry-replays tbody tr td", has_text="owner@example.com").wait_for()
+    assert owner.get("/owner/queues/email").json()["counts"]["waiting"] == 1
+    # When the owner edits the payload with a value the contract refuses
+    dialog.locator("#entry-edit").click()
+    page.fill("#entry-payload", '{"to": ["not-an-address"], "subject": "Fixed", "text": "x"}')
+    dialog.locator("#entry-replay-edited").click()
+    # Then the API's field error is shown and nothing is replayed
+    dialog.locator("#entry-edit-error", has_text="to.0").wait_for()
+    console.forget_problems()  # that 422 was the point of this step
+    # When the payload is valid
+    page.fill("#entry-payload", '{"to": ["fixed@example.com"], "subject": "Fixed", "text": "x"}')
+    dialog.locator("#entry-replay-edited").click()
+    # Then replay 2 is recorded as edited and the new job carries the edit
+    page.locator(".toast", has_text="(replay 2 of 5)").wait_for()
+    dialog.locator("#entry-replays tbody tr", has_text="yes").wait_for()
+    jobs = owner.get("/owner/queues/email/jobs", params={"state": "waiting"}).json()["items"]
+    assert {tuple(job["data"]["to"]) for job in jobs} == {("first@example.com",), ("fixed@example.com",)}
+    console.assert_clean()
+
+
+def test_bulk_replay_by_filter_previews_then_runs_as_a_task(console, dead) -> None:
+    # Given four entries of one fingerprint and four others
+    ids = seed(dead)
+    owner = console.api.owner()
+    fingerprint = owner.get(f"/owner/dlq/entries/{ids['smtp'][0]}").json()["fingerprint"]
+    page = console.goto(f"/console/dlq?fingerprint={fingerprint}")
+    page.locator("#dlq-total", has_text="4 matching").wait_for()
+    # When the owner chooses "Replay all matching"
+    page.click("#replay-matching")
+    # Then the preview shows the count, the queues and a sample before anything happens
+    dialog = page.locator("#confirm-dialog")
+    dialog.locator("#confirm-text", has_text="Replay 4 entries from email").wait_for()
+    assert dialog.locator("#confirm-sample li").count() == 4
+    assert owner.get("/owner/queues/email").json()["counts"]["waiting"] == 0
+    # When it is confirmed
+    page.click("#confirm-submit")
+    # Then a task runs to completion and the four jobs are back in their queue
+    page.locator(".toast", has_text="Replay of 4 entries started").wait_for()
+    page.locator('#tasks li[data-status="completed"]').wait_for(timeout=20_000)
+    assert owner.get("/owner/queues/email").json()["counts"]["waiting"] == 4
+    assert "4 ok" in page.locator("#tasks li").first.inner_text()
+    console.assert_clean()
+
+
+def test_multi_select_replay_and_delete(console, dead) -> None:
+    # Given eight entries
+    ids = seed(dead)
+    owner = console.api.owner()
+    page = console.goto("/console/dlq?queue=ai")
+    page.locator("#dlq-total", has_text="2 matching").wait_for()
+    # When the owner selects the page and replays the selection
+    page.check("#select-page")
+    assert page.locator("#selection-info").inner_text() == "2 selected on this page."
+    page.click("#replay-selected")
+    page.locator(".toast", has_text="Replayed 2 entries").wait_for()
+    assert owner.get("/owner/queues/ai").json()["counts"]["waiting"] == 2
+    # When the owner selects one entry and deletes it after confirming
+    page.locator(f'input[data-id="{ids["ai"][0]}"]').check()
+    page.click("#delete-selected")
+    page.click("#confirm-submit")
+    page.locator(".toast", has_text="Deleted 1 entry").wait_for()
+    assert owner.get(f"/owner/dlq/entries/{ids['ai'][0]}").status_code == 404
+    console.assert_clean()
+
+
+def test_clear_needs_the_typed_phrase_and_is_refused_without_it(console, dead) -> None:
+    # Given eight entries
+    seed(dead)
+    owner = console.api.owner()
+    page = console.goto("/console/dlq")
+    # When the owner asks to clear the ai queue's entries
+    page.click("#open-clear")
+    page.select_option("#clear-queue", "ai")
+    page.click("#clear-form button[type=submit]")
+    dialog = page.locator("#confirm-dialog")
+    dialog.locator("#confirm-text", has_text="deletes 2 entries of ai").wait_for()
+    # Then Confirm is disabled until "clear dlq" is typed, and cancelling deletes nothing
+    page.fill("#confirm-phrase", "clear")
+    assert page.locator("#confirm-submit").is_disabled()
+    dialog.get_by_role("button", name="Cancel").click()
+    page.locator(".toast", has_text="Clear cancelled").wait_for()
+    assert owner.get("/owner/dlq/entries", params={"queue": "ai"}).json()["total"] == 2
+    # And the API refuses the second call without the phrase
+    first = owner.post("/owner/dlq/clear", json={"queue": "ai"}).json()
+    refused = owner.post("/owner/dlq/clear", json={"queue": "ai", "confirmation_token": first["confirmation_token"]})
+    assert refused.status_code == 409
+    # When the owner types the phrase
+    page.click("#open-clear")
+    page.select_option("#clear-queue", "ai")
+    page.click("#clear-form button[type=submit]")
+    dialog.locator("#confirm-text", has_text="deletes 2 entries").wait_for()
+    page.fill("#confirm-phrase", "clear dlq")
+    page.click("#confirm-submit")
+    # Then the ai entries are cleared by a task and the email ones stay
+    page.locator(".toast", has_text="Clearing 2 entries").wait_for()
+    page.locator('#tasks li[data-status="completed"]').wait_for(timeout=20_000)
+    assert owner.get("/owner/dlq/entries", params={"queue": "ai"}).json()["total"] == 0
+    assert owner.get("/owner/dlq/entries", params={"queue": "email"}).json()["total"] == 6
+    console.assert_clean()
+
+
+def test_an_entry_holding_script_is_inert(console, dead) -> None:
+    # Given an entry whose payload and reason hold markup
+    entry_id = dead.add("email.send", email("x@example.com", text=SCRIPT), f"bad template {SCRIPT}")
+    page = console.goto("/console/dlq")
+    # When the list and the entry are shown
+    page.locator(f'tr[data-entry="{entry_id}"] button.link').first.click()
+    page.locator("#entry-data", has_text="window.__pwned").wait_for()
+    # Then the markup is text, and none of it ran
+    assert "<script>" in page.locator("#entry-reason").inner_text()
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("main script, main img, dialog img").count() == 0
+    console.assert_clean()
+
+
+def test_analytics_tabs_range_and_actions(console, dead) -> None:
+    # Given eight entries
+    ids = seed(dead)
+    owner = console.api.owner()
+    page = console.goto("/console/dlq/analytics")
+    # Then the overview counts them by queue and draws the last day
+    assert page.locator('[data-card="total"] .value').inner_text() == "8"
+    assert page.locator('[data-card="fingerprints"] .value').inner_text() == "3"
+    assert page.locator("#last-day svg .bar").count() >= 24
+    # When the Failures tab is chosen with the keyboard (arrow right from the selected tab)
+    page.focus("#tab-overview")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#panel-failures").is_visible()
+    assert "tab=failures" in page.url
+    assert page.locator("#by-fingerprint tbody tr").count() == 3
+    assert page.locator('#by-name tr[data-name="email.send"] td.num').inner_text() == "6"
+    # And the fingerprint with two entries is replayed from its row after the preview
+    fingerprint = owner.get(f"/owner/dlq/entries/{ids['bounce'][0]}").json()["fingerprint"]
+    page.locator(f'#by-fingerprint tr[data-fingerprint="{fingerprint}"]').locator(
+        "button", has_text="Replay all"
+    ).click()
+    page.locator("#confirm-text", has_text="Replay 2 entries").wait_for()
+    page.click("#confirm-submit")
+    page.locator(".toast", has_text="Replay of 2 entries started").wait_for()
+    # When the Trends tab shows 7 days
+    page.click("#tab-trends")
+    page.select_option("#range", "7d")
+    page.locator('[data-card="trend-total"] .hint', has_text="last 7d").wait_for()
+    assert page.locator('[data-card="trend-total"] .value').inner_text() == "8"
+    assert page.locator("#trend-chart svg .bar").count() == 7 * 24
+    assert "since=" in page.locator("#export").get_attribute("href")
+    # And the Replays tab reports statuses
+    page.click("#tab-replays")
+    page.locator("#by-status tbody tr").first.wait_for()
+    # When the export link is followed, the CSV holds the entries
+    with page.expect_download() as download:
+        page.click("#export")
+    text = download.value.path().read_text(encoding="utf-8")
+    assert text.count("\n") >= 9
+    console.assert_clean()
