@@ -143,6 +143,53 @@ class Keys:
         """A realtime pub/sub channel: owner, queues, workflows, analytics or plugins."""
         return f"{self.prefix}:events:{name}"
 
+    # Monitoring
+    def metrics_bucket(self, granularity: str, queue: str, bucket: int) -> str:
+        """Hash of one queue's counters and timings for one minute (`m`) or hour (`h`) starting at `bucket` (s)."""
+        return f"{self.prefix}:metrics:{granularity}:{queue}:{bucket}"
+
+    def failure_bucket(self, granularity: str, queue: str, bucket: int) -> str:
+        """Hash of one queue's failure counts by fingerprint and job type for one minute (`m`) or hour (`h`)."""
+        return f"{self.prefix}:failures:{granularity}:{queue}:{bucket}"
+
+    @property
+    def metrics_totals(self) -> str:
+        """Hash of cumulative counters and processing-time histograms of every queue, for Prometheus."""
+        return f"{self.prefix}:metrics:totals"
+
+    @property
+    def failure_patterns(self) -> str:
+        """Hash fingerprint -> normalised failure reason and one raw sample."""
+        return f"{self.prefix}:metrics:failure-patterns"
+
+    def monitoring_cache(self, name: str) -> str:
+        """A cached monitoring answer: `stats`, `health`, or a metrics query's digest."""
+        return f"{self.prefix}:monitoring:cache:{name}"
+
+    @property
+    def monitoring_cache_generation(self) -> str:
+        """Counter bumped by queue operations; cached monitoring answers of an older generation are stale."""
+        return f"{self.prefix}:monitoring:cache-generation"
+
+    @property
+    def alerts_firing(self) -> str:
+        """Hash alert key (`<rule>:<queue>`) -> the firing alert's document."""
+        return f"{self.prefix}:alerts:firing"
+
+    @property
+    def alerts_history(self) -> str:
+        """List of alert transitions (fired, resolved), newest first, capped."""
+        return f"{self.prefix}:alerts:history"
+
+    @property
+    def alerts_sequence(self) -> str:
+        """Counter that numbers alerts."""
+        return f"{self.prefix}:alerts:seq"
+
+    def alert_cooldown(self, alert_key: str) -> str:
+        """Marker, with a TTL, that an alert resolved recently and may not fire again yet."""
+        return f"{self.prefix}:alerts:cooldown:{alert_key}"
+
     # Security
     def session(self, digest: str) -> str:
         """A login session, by the digest of its cookie value."""

@@ -17,8 +17,9 @@ def worker_observers() -> list[Observer]:
     """The observers every worker process installs, each `(hooks, services, runtime) -> None`."""
     # One import and one list entry per observer.
     from corral.dlq.observer import observe_dlq
+    from corral.monitoring.observer import observe_monitoring
 
-    return [observe_dlq]
+    return [observe_dlq, observe_monitoring]
 
 
 def install_observers(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
