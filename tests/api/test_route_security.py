@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from fastapi.routing import APIRoute
+from pydantic import SecretStr
 
 from corral.api import create_app
 from corral.api.routing import PUBLIC_PATHS
@@ -63,10 +64,13 @@ def test_every_mutation_route_writes_an_audit_row(live_api, settings, valkey_url
 
 
 def test_public_routes_are_only_health_and_login(live_api) -> None:
-    api = live_api()
-    assert PUBLIC_PATHS == frozenset({"/healthz", "/auth/login"})
+    api = live_api(metrics_token=SecretStr("scrape-token-for-tests"))
+    # /metrics authenticates with its own token (tests/api/test_monitoring_api.py covers it)
+    assert PUBLIC_PATHS == frozenset({"/healthz", "/auth/login", "/metrics"})
     anonymous = api.anonymous()
     assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/metrics").status_code == 401
+    assert api.owner().get("/metrics").status_code == 401
     assert anonymous.get("/openapi.json").status_code == 401
     assert anonymous.get("/docs").status_code == 401
     owner = api.owner()

@@ -17,6 +17,8 @@ from corral.api.docs import mount_docs_assets
 from corral.api.docs import router as docs_router
 from corral.api.errors import install_error_handlers
 from corral.api.health import router as health_router
+from corral.api.monitoring import alert_evaluation, metrics_router
+from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
 from corral.api.routing import check_routes_are_guarded
 from corral.contracts.base import Registry
@@ -40,7 +42,8 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         app.state.services = api
         app.state.redis = api.redis
         try:
-            yield
+            async with alert_evaluation(api):
+                yield
         finally:
             await api.close()
 
@@ -56,7 +59,16 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
     app.state.settings = settings
     app.state.api_routes = []
     install_error_handlers(app)
-    for router in (health_router, auth_router, queues_router, audit_router, docs_router, dlq_router):
+    for router in (
+        health_router,
+        auth_router,
+        queues_router,
+        audit_router,
+        docs_router,
+        dlq_router,
+        monitoring_router,
+        metrics_router,
+    ):
         app.include_router(router)
         app.state.api_routes.extend(route for route in router.routes if isinstance(route, APIRoute))
     mount_docs_assets(app)

@@ -8,6 +8,7 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.context import ApiServices, services
+from corral.api.monitoring import queues_changed
 from corral.api.realtime import Events
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
@@ -277,51 +278,59 @@ async def get_job(
 
 
 @router.post("/queues/{queue}/jobs/{job_id}/retry", name="jobs.retry", response_model=OkPublic)
-async def retry_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def retry_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Move a failed or completed job back to waiting, attempts reset."""
     await queues.retry(queue, job_id)
+    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.post("/queues/{queue}/jobs/{job_id}/promote", name="jobs.promote", response_model=OkPublic)
-async def promote_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def promote_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Run a delayed job now."""
     await queues.promote(queue, job_id)
+    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.delete("/queues/{queue}/jobs/{job_id}", name="jobs.remove", response_model=OkPublic)
-async def remove_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def remove_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Delete a job that is not active."""
     await queues.remove(queue, job_id)
+    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.post("/queues/{queue}/pause", name="queues.pause", response_model=OkPublic)
-async def pause_queue(queue: str, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
+async def pause_queue(queue: str, api: Api, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
     """Stop workers from taking this queue's jobs; active jobs finish."""
     await queues.pause(queue)
+    await queues_changed(api)
     await events.publish(EventDraft(EventType.QUEUE_PAUSED, queue=queue, severity=Severity.WARNING))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
 
 @router.post("/queues/{queue}/resume", name="queues.resume", response_model=OkPublic)
-async def resume_queue(queue: str, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
+async def resume_queue(queue: str, api: Api, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
     """Let workers take this queue's jobs again."""
     await queues.resume(queue)
+    await queues_changed(api)
     await events.publish(EventDraft(EventType.QUEUE_RESUMED, queue=queue))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
 
 @router.post("/queues/{queue}/clean", name="queues.clean", response_model=OkPublic)
-async def clean_queue(queue: str, body: CleanCreate, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
+async def clean_queue(
+    queue: str, body: CleanCreate, api: Api, queues: Queues, note: Note, _: QueueOperator
+) -> OkPublic:
     """Remove completed or failed jobs finished longer ago than `older_than_seconds`."""
     removed = await queues.clean(queue, body.state, body.older_than_seconds, body.limit)
+    await queues_changed(api)
     note.resource, note.params, note.affected = f"queue:{queue}", body.model_dump(), removed
     return OkPublic(affected=removed)
 
@@ -353,6 +362,7 @@ async def _destructive(
         )
     await api.confirmations.redeem(body.confirmation_token, body.phrase, principal.actor, action, params)
     done = await run(queue)
+    await queues_changed(api)
     note.params, note.affected = {"stage": "confirmed"}, done
     return DestructivePublic(status="done", action=action, count=done, sample=impact.sample, queues=impact.queues)
 
@@ -382,12 +392,13 @@ async def obliterate_queue(
 
 
 @router.post("/jobs", name="jobs.enqueue", response_model=EnqueuedPublic, status_code=201)
-async def enqueue_job(body: EnqueueCreate, queues: Queues, note: Note, _: Enqueuer) -> EnqueuedPublic:
+async def enqueue_job(body: EnqueueCreate, api: Api, queues: Queues, note: Note, _: Enqueuer) -> EnqueuedPublic:
     """Enqueue any catalogue job type; the payload is validated by its contract (422 names the fields)."""
     options = EnqueueOptions(
         delay_ms=body.delay_ms, priority=body.priority, idempotency_key=body.idempotency_key, attempts=body.attempts
     )
     job_type = queues.registry.job(body.name)
     job_id = await queues.enqueue(body.name, body.payload, options)
+    await queues_changed(api)
     note.resource, note.params, note.affected = f"job:{job_type.queue}/{job_id}", {"name": body.name}, 1
     return EnqueuedPublic(id=job_id, queue=job_type.queue, name=body.name)

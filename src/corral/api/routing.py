@@ -21,7 +21,8 @@ from corral.security.audit import AuditEntry
 
 logger = logging.getLogger(__name__)
 
-PUBLIC_PATHS = frozenset({"/healthz", "/auth/login"})
+# `/metrics` is not open: it checks its own bearer token (CORRAL_METRICS_TOKEN), meant for a Prometheus scraper.
+PUBLIC_PATHS = frozenset({"/healthz", "/auth/login", "/metrics"})
 
 
 @dataclass

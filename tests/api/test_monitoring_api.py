@@ -1,0 +1,148 @@
+"""The monitoring API served for real, with a real `corral worker` process: stats, metrics, failures, workers,
+health, alerts, caching and its invalidation by queue operations, and `/metrics` for Prometheus."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from corral.settings import Settings
+
+FAST = {
+    "metrics_flush_seconds": 0.1,
+    "worker_heartbeat_seconds": 0.2,
+    "worker_lost_seconds": 1.0,
+    "alert_interval_seconds": 0.3,
+}
+TOKEN = "scrape-token-0123456789"
+
+
+def poll(check: Any, timeout: float = 20.0) -> Any:
+    """Call `check` until it returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value {result!r})")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def system_worker(settings: Settings, valkey_url: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `corral worker --queue system` process with fast monitoring settings."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
+    env.update({f"CORRAL_{name.upper()}": str(value) for name, value in FAST.items()})
+    env.update({"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(settings.data_dir)})
+    process = subprocess.Popen([sys.executable, "-m", "corral", "worker", "--queue", "system"], env=env)
+    yield process
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def test_monitoring_routes_show_real_traffic_and_queue_operations_drop_the_cache(live_api, system_worker) -> None:
+    # Given the API (evaluating alerts every 0.3 s) and a worker process on the `system` queue
+    api = live_api(metrics_token=SecretStr(TOKEN), **FAST)
+    owner = api.owner()
+    workers = poll(lambda: owner.get("/owner/workers").json())
+    assert [(w["queues"], w["status"], w["pid"]) for w in workers] == [(["system"], "live", system_worker.pid)]
+    # When three search removals run, and two emails wait on a queue nobody consumes
+    for doc in range(3):
+        response = owner.post(
+            "/owner/jobs", json={"name": "search.remove", "payload": {"docType": "page", "docId": f"d{doc}"}}
+        )
+        assert response.status_code == 201, response.text
+    for _ in range(2):
+        email = {"to": ["a@example.com"], "subject": "Hello", "text": "Hi"}
+        assert owner.post("/owner/jobs", json={"name": "email.send", "payload": email}).status_code == 201
+
+    # Then the metrics of `system` count the completed jobs with their processing and wait times
+    def processed() -> Any:
+        body = owner.get("/owner/metrics/system", params={"refresh": "true", "points": 5}).json()
+        return body if body["summary"]["completed"] == 3 else None
+
+    metrics = poll(processed)
+    assert metrics["summary"]["processing"]["count"] == 3 and metrics["summary"]["wait"]["count"] == 3
+    assert metrics["summary"]["error_rate"] == 0 and len(metrics["points"]) == 5
+    by_type = owner.get("/owner/metrics/system", params={"job_type": "search.remove", "granularity": "hour"})
+    assert by_type.status_code == 200 and by_type.json()["summary"]["completed"] == 3
+    assert owner.get("/owner/metrics/system", params={"granularity": "hour", "points": 721}).status_code == 422
+    assert owner.get("/owner/metrics/nope").status_code == 404
+    # ... the stats show the waiting emails, and a second read comes from the cache
+    stats = owner.get("/owner/stats", params={"refresh": "true"}).json()
+    email = next(q for q in stats["queues"] if q["name"] == "email")
+    assert email["counts"]["waiting"] == 2 and email["backlog"] == 2 and not stats["cached"]
+    assert owner.get("/owner/stats").json()["cached"] is True
+    # ... health and alerts name the email queue without workers, with the evidence
+    alerts = poll(lambda: owner.get("/owner/alerts").json())
+    assert [(a["key"], a["severity"], a["evidence"]["backlog"]) for a in alerts] == [
+        ("no_workers:email", "critical", 2)
+    ]
+    health = owner.get("/owner/health").json()
+    assert health["status"] == "critical" and health["score"] == 60
+    assert [(i["rule"], i["queue"]) for i in health["issues"]] == [("no_workers", "email")]
+    history = owner.get("/owner/alerts/history").json()
+    assert history["total"] == 1 and history["items"][0]["event"] == "fired"
+    rules = owner.get("/owner/alerts/rules").json()
+    assert "no_workers" in rules["rules"] and rules["thresholds"]["backlog_warning"] == 1_000
+    assert owner.get("/owner/failures", params={"window": "1h"}).json()["reasons"] == []
+    # ... and Prometheus sees the same numbers
+    scrape = httpx.get(f"{api.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert scrape.status_code == 200 and scrape.headers["content-type"].startswith("text/plain")
+    text = scrape.text
+    assert 'corral_queue_jobs{queue="email",state="waiting"} 2.0' in text
+    assert 'corral_jobs_completed_total{queue="system"} 3.0' in text
+    assert 'corral_job_processing_seconds_count{queue="system"} 3.0' in text
+    assert 'corral_job_processing_seconds_bucket{le="+Inf",queue="system"} 3.0' in text
+    assert 'corral_workers{status="live"} 1.0' in text
+    assert 'corral_alerts_firing{queue="email",rule="no_workers",severity="critical"} 1.0' in text
+    assert "corral_dlq_entries 0.0" in text
+    # When the email queue is paused through the API
+    assert owner.post("/owner/queues/email/pause").status_code == 200
+    # Then the cached stats are dropped at once, and the alert resolves
+    fresh = owner.get("/owner/stats").json()
+    assert not fresh["cached"] and next(q for q in fresh["queues"] if q["name"] == "email")["paused"]
+    poll(lambda: owner.get("/owner/alerts").json() == [])
+    assert [item["event"] for item in owner.get("/owner/alerts/history").json()["items"]] == ["resolved", "fired"]
+
+
+def test_prometheus_endpoint_needs_its_own_token(live_api) -> None:
+    # Given an API with a metrics token
+    api = live_api(metrics_token=SecretStr(TOKEN))
+    # Then scrapes without the token, with a wrong one, or with an owner's API token are refused
+    assert httpx.get(f"{api.base}/metrics").status_code == 401
+    wrong = httpx.get(f"{api.base}/metrics", headers={"Authorization": "Bearer not-the-token"})
+    assert wrong.status_code == 401 and wrong.headers["content-type"].startswith("application/problem+json")
+    assert api.owner().get("/metrics").status_code == 401
+    # ... and the right one is served
+    assert httpx.get(f"{api.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 200
+
+
+def test_prometheus_endpoint_is_off_without_a_token(live_api) -> None:
+    # Given an API with no metrics token configured, then /metrics does not exist, whatever the caller sends
+    api = live_api()
+    assert httpx.get(f"{api.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).status_code == 404
+    assert api.owner().get("/metrics").status_code == 404
+
+
+def test_monitoring_reads_need_the_monitoring_permission(live_api) -> None:
+    # Given a non-owner and an anonymous caller
+    api = live_api()
+    for path in ("/owner/stats", "/owner/metrics/email", "/owner/health", "/owner/workers", "/owner/alerts"):
+        # Then each read is refused
+        assert api.anonymous().get(path).status_code == 401
+        assert api.viewer().get(path).status_code == 403
