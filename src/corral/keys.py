@@ -143,6 +143,10 @@ class Keys:
         """A realtime pub/sub channel: owner, queues, workflows, analytics or plugins."""
         return f"{self.prefix}:events:{name}"
 
+    def latest_events(self, room: str) -> str:
+        """List of the latest events of one gateway room (global, `queue:<name>`, workflows...), newest first."""
+        return f"{self.prefix}:events:latest:{room}"
+
     # Monitoring
     def metrics_bucket(self, granularity: str, queue: str, bucket: int) -> str:
         """Hash of one queue's counters and timings for one minute (`m`) or hour (`h`) starting at `bucket` (s)."""

@@ -18,8 +18,9 @@ def worker_observers() -> list[Observer]:
     # One import and one list entry per observer.
     from corral.dlq.observer import observe_dlq
     from corral.monitoring.observer import observe_monitoring
+    from corral.realtime.observer import publish_job_events
 
-    return [observe_dlq, observe_monitoring]
+    return [publish_job_events, observe_dlq, observe_monitoring]
 
 
 def install_observers(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:

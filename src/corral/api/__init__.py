@@ -20,6 +20,7 @@ from corral.api.health import router as health_router
 from corral.api.monitoring import alert_evaluation, metrics_router
 from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
+from corral.api.realtime import router as realtime_router
 from corral.api.routing import check_routes_are_guarded
 from corral.contracts.base import Registry
 from corral.contracts.catalogue import default_registry
@@ -65,6 +66,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         queues_router,
         audit_router,
         docs_router,
+        realtime_router,
         dlq_router,
         monitoring_router,
         metrics_router,
