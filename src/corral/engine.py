@@ -160,13 +160,21 @@ class Engine:
         return {state: int(raw.get(state, 0)) for state in JOB_STATES}
 
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
-        """One job with its state, or None when it does not exist (any more)."""
+        """One job with its state, or None when it does not exist (any more).
+
+        The job's hash and its state are two reads; they are retried until the state is the same before and after
+        the hash was read, so a job seen as finished also carries its result and attempt count.
+        """
         bull_queue = self._queue(queue)
-        job = await Job.fromId(bull_queue, job_id)
-        if job is None:
-            return None
-        state = await bull_queue.getJobState(job_id)
-        return _record(queue, job, str(state))
+        for _ in range(5):
+            before = str(await bull_queue.getJobState(job_id))
+            job = await Job.fromId(bull_queue, job_id)
+            if job is None:
+                return None
+            after = str(await bull_queue.getJobState(job_id))
+            if before == after:
+                break
+        return _record(queue, job, after)
 
     async def list_jobs(self, queue: str, state: str, start: int, end: int, ascending: bool = False) -> list[JobRecord]:
         """Jobs of one state by position (newest first unless `ascending`), `end` inclusive."""
