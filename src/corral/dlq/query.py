@@ -260,8 +260,11 @@ class DlqQuery:
                 budget,
             ],
         )
-        *pairs, last_id, last_score, exhausted = flat
-        matches = [(int(float(pairs[i + 1])), str(pairs[i])) for i in range(0, len(pairs), 2)]
+        joined, last_id, last_score, exhausted = flat
+        matches = []
+        for pair in str(joined).split():
+            score, _, entry_id = pair.partition(":")
+            matches.append((int(float(score)), entry_id))
         frontier = (int(float(last_score)), str(last_id)) if last_id else None
         return _Walk(matches, frontier, bool(int(exhausted)))
 
@@ -334,7 +337,7 @@ class DlqQuery:
         JSON array of rows (`csv`: arrays, `summary`: objects)."""
         if not entry_ids:
             return "" if shape == "jsonl" else "[]"
-        found: str = await self.scripts.rows(args=[self.layout, shape, reason_max, *entry_ids])
+        found: str = await self.scripts.rows(args=[self.layout, shape, reason_max, " ".join(entry_ids)])
         return found
 
     async def walk_ids(self, flt: DlqFilter, batch: int = 1_000) -> AsyncIterator[list[tuple[int, str]]]:

@@ -1,21 +1,22 @@
--- Rows of entries for listing and export, encoded here so a client decodes one string per entry.
+-- Rows of entries for listing and export, encoded here so a client decodes one string per batch.
 -- ARGV[1] key layout   ARGV[2] shape: 'csv' (a JSON array, payload as text), 'jsonl' (a JSON object line with
--- the payload spliced in) or 'summary' (the object without payload)   ARGV[3] maximum reason length   ARGV[4..] entry ids
+-- the payload spliced in) or 'summary' (the object without payload)   ARGV[3] maximum reason length   ARGV[4] entry ids,
+-- space-separated
 -- Returns the rows of the entries that still exist joined into one string: newline-separated for 'jsonl', a JSON
 -- array of the rows for 'csv' and 'summary' (one reply to parse instead of one per entry).
 local shape, reason_max = ARGV[2], tonumber(ARGV[3])
 local rows = {}
-for i = 4, #ARGV do
-  local e = redis.call('HMGET', L.entry .. ARGV[i], 'meta', 'replays', 'reason', 'data')
+for id in string.gmatch(ARGV[4], '%S+') do
+  local e = redis.call('HMGET', L.entry .. id, 'meta', 'replays', 'reason', 'data')
   if e[1] then
     local m = cjson.decode(e[1])
     local count, status = replay_state(e[2])
     local reason = string.sub(e[3] or '', 1, reason_max)
     if shape == 'csv' then
-      rows[#rows + 1] = cjson.encode({ARGV[i], m[Q], m[JOB], m[NAME], m[FAILED], m[ATM], count, status, m[FP], reason,
+      rows[#rows + 1] = cjson.encode({id, m[Q], m[JOB], m[NAME], m[FAILED], m[ATM], count, status, m[FP], reason,
         e[4] or '{}'})
     else
-      local head = cjson.encode({id = ARGV[i], queue = m[Q], jobId = m[JOB], name = m[NAME],
+      local head = cjson.encode({id = id, queue = m[Q], jobId = m[JOB], name = m[NAME],
         failedAt = tonumber(m[FAILED]), attemptsMade = tonumber(m[ATM]), replayCount = count, status = status,
         fingerprint = m[FP], failedReason = reason})
       if shape == 'summary' then
