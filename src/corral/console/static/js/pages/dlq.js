@@ -195,6 +195,7 @@ filters.addEventListener("submit", (event) => {
   event.preventDefault();
   reload();
 });
+for (const select of filters.querySelectorAll("select")) select.addEventListener("change", () => reload());
 $("#reset-filters").addEventListener("click", () => {
   filters.reset();
   $("#q").value = "";

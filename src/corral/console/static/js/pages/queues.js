@@ -86,39 +86,57 @@ function renderSummary(queues, stats, health, metrics) {
   summary.setAttribute("aria-busy", "false");
 }
 
+const COLUMNS = ["waiting", "active", "delayed", "completed", "failed"];
+const current = new Map();
+
+function queueRow(name) {
+  const toggle = el("button", { type: "button", class: "small", dataset: { queue: name }, text: "Pause" });
+  toggle.addEventListener("click", () => togglePause(toggle, current.get(name)));
+  return el("tr", { dataset: { queue: name } },
+    el("th", { scope: "row" }, el("a", { href: `/console/queues/${encodeURIComponent(name)}`, text: name })),
+    el("td", { class: "status" }), el("td", { class: "health" }),
+    ...COLUMNS.map((state) => el("td", { class: "num", dataset: { state } })),
+    el("td", { class: "spark" }), el("td", {}, toggle));
+}
+
+// Rows are updated in place (keyed by queue) so a refresh never takes the focus away from a control.
 function renderQueues(queues, health, metrics) {
   const byQueue = new Map((health.queues || []).map((item) => [item.queue, item]));
-  clear(tbody);
   if (!queues.length) {
+    clear(tbody);
     setState(listState, "empty", "No queues are registered.");
     return;
   }
   setState(listState, null);
+  const names = new Set(queues.map((queue) => queue.name));
+  for (const row of [...tbody.children]) if (!names.has(row.dataset.queue)) row.remove();
   for (const queue of queues) {
+    current.set(queue.name, queue);
+    let row = tbody.querySelector(`tr[data-queue="${CSS.escape(queue.name)}"]`);
+    if (!row) row = queueRow(queue.name);
+    tbody.appendChild(row);
     const report = metrics[queue.name];
     const queueHealth = byQueue.get(queue.name);
+    $(".status", row).replaceChildren(el("span", { class: `badge ${queue.paused ? "badge-warn" : "badge-good"}`,
+      text: queue.paused ? "paused" : "running" }));
+    $(".health", row).replaceChildren(queueHealth ? healthBadge(queueHealth.status, queueHealth.score)
+      : el("span", { class: "muted", text: health.error ? "unavailable" : "–" }));
+    for (const state of COLUMNS) {
+      $(`td[data-state="${state}"]`, row).textContent = fmtNumber(state === "waiting" ? queue.backlog : queue.counts[state] || 0);
+    }
     const series = report && !report.error ? report.points.map((point) => point.completed) : [];
-    const toggle = el("button", { type: "button", class: "small", dataset: { queue: queue.name },
-      text: queue.paused ? "Resume" : "Pause" });
-    toggle.addEventListener("click", () => togglePause(toggle, queue));
-    tbody.appendChild(el("tr", { dataset: { queue: queue.name } },
-      el("th", { scope: "row" }, el("a", { href: `/console/queues/${encodeURIComponent(queue.name)}`, text: queue.name })),
-      el("td", {}, el("span", { class: `badge ${queue.paused ? "badge-warn" : "badge-good"}`,
-        text: queue.paused ? "paused" : "running" })),
-      el("td", {}, queueHealth ? healthBadge(queueHealth.status, queueHealth.score)
-        : el("span", { class: "muted", text: health.error ? "unavailable" : "–" })),
-      ...["waiting", "active", "delayed", "completed", "failed"].map((state) =>
-        el("td", { class: "num", text: fmtNumber(state === "waiting" ? queue.backlog : queue.counts[state] || 0) })),
-      el("td", { class: "spark" }, report && report.error
-        ? el("span", { class: "muted", text: "unavailable", title: describe(report.error) })
-        : sparkline(series, { label: `${queue.name}: completed per minute, last 60 minutes` }),
-      report && !report.error ? el("span", { class: "muted small-text",
-        text: ` ${report.summary.throughput_per_minute.toFixed(1)}/min` }) : null),
-      el("td", {}, toggle)));
+    $(".spark", row).replaceChildren(report && report.error
+      ? el("span", { class: "muted", text: "unavailable", title: describe(report.error) })
+      : sparkline(series, { label: `${queue.name}: completed per minute, last 60 minutes` }),
+    report && !report.error ? el("span", { class: "muted small-text",
+      text: ` ${report.summary.throughput_per_minute.toFixed(1)}/min` }) : "");
+    const toggle = $("button[data-queue]", row);
+    toggle.textContent = queue.paused ? "Resume" : "Pause";
   }
 }
 
 async function togglePause(button, queue) {
+  if (!queue) return;
   const action = queue.paused ? "resume" : "pause";
   await act(button, () => api.post(`/owner/queues/${encodeURIComponent(queue.name)}/${action}`),
     `Queue ${queue.name} ${queue.paused ? "resumed" : "paused"}`);
