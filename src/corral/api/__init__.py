@@ -17,11 +17,13 @@ from corral.api.docs import mount_docs_assets
 from corral.api.docs import router as docs_router
 from corral.api.errors import install_error_handlers
 from corral.api.health import router as health_router
+from corral.api.job_types import router as job_types_router
 from corral.api.monitoring import alert_evaluation, metrics_router
 from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
 from corral.api.realtime import router as realtime_router
 from corral.api.routing import check_routes_are_guarded
+from corral.console import console_router, mount_console
 from corral.contracts.base import Registry
 from corral.contracts.catalogue import default_registry
 from corral.settings import Settings
@@ -67,12 +69,15 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         audit_router,
         docs_router,
         realtime_router,
-        dlq_router,
         monitoring_router,
         metrics_router,
+        dlq_router,
+        job_types_router,
+        console_router,
     ):
         app.include_router(router)
         app.state.api_routes.extend(route for route in router.routes if isinstance(route, APIRoute))
     mount_docs_assets(app)
+    mount_console(app)
     check_routes_are_guarded(app)
     return app
