@@ -12,7 +12,7 @@ from corral.engine import Engine
 from corral.monitoring.cache import MonitoringCache
 from corral.monitoring.history import MetricsHistory, bucket_starts
 from corral.monitoring.rules import HealthIssue, QueueSignals, Thresholds, judge, score
-from corral.monitoring.stats import StatsService, oldest_waiting_age
+from corral.monitoring.stats import StatsService, oldest_waiting_ages
 from corral.monitoring.tally import Tally
 from corral.monitoring.workers import WorkerRegistry
 
@@ -74,20 +74,20 @@ class HealthService:
         minutes = bucket_starts("minute", max(window, 60), clock)
         hours = bucket_starts("hour", BASELINE_HOURS + 1, clock)[:-1]  # the 24 complete hours before this one
         ages, workers, minute_rows, hour_rows = await asyncio.gather(
-            asyncio.gather(*(oldest_waiting_age(self.engine, name, int(clock * 1000)) for name in names)),
+            oldest_waiting_ages(self.history.redis, self.history.keys, names, int(clock * 1000)),
             self.workers.views(int(clock * 1000)),
             self.history.raw(names, "minute", minutes),
             self.history.raw(names, "hour", hours),
         )
         found = []
-        for queue, age in zip(stats.queues, ages, strict=True):
+        for queue in stats.queues:
             per_minute = [Tally.parse(row) for row in minute_rows[queue.name]]
             found.append(
                 QueueSignals(
                     queue=queue.name,
                     paused=queue.paused,
                     backlog=queue.backlog,
-                    oldest_waiting_age_seconds=age,
+                    oldest_waiting_age_seconds=ages[queue.name],
                     live_workers=sum(
                         1 for view in workers if view.status == "live" and queue.name in view.state.queues
                     ),

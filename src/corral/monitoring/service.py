@@ -20,7 +20,7 @@ from corral.monitoring.health import HealthService
 from corral.monitoring.history import MAX_POINTS, Granularity, MetricsHistory, MetricsReport, bucket_starts
 from corral.monitoring.prometheus import PrometheusExporter
 from corral.monitoring.rules import Thresholds
-from corral.monitoring.stats import StatsService, oldest_waiting_age
+from corral.monitoring.stats import StatsService, oldest_waiting_ages
 from corral.monitoring.webhook import AlertWebhook
 from corral.monitoring.workers import WorkerRegistry
 from corral.realtime.bus import EventBus
@@ -124,7 +124,7 @@ class Monitoring:
 
         async def compute() -> MetricsReport:
             tallies = await self.history.tallies(queue, granularity, starts, job_type)
-            age = await oldest_waiting_age(self.engine, queue)
+            age = (await oldest_waiting_ages(self.history.redis, self.history.keys, [queue]))[queue]
             return self.history.report(queue, job_type, granularity, starts, tallies, rolling, age)
 
         return await self.cache.cached(name, METRICS, self.settings.metrics_cache_seconds, compute, refresh)

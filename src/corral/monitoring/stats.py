@@ -7,10 +7,12 @@ import time
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
+from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
 from corral.engine import JOB_STATES, Engine
+from corral.keys import Keys
 from corral.monitoring.cache import MonitoringCache
 
 BACKLOG_STATES = ("waiting", "prioritized", "paused")
@@ -43,15 +45,28 @@ class Stats:
 STATS = TypeAdapter(Stats)
 
 
-async def oldest_waiting_age(engine: Engine, queue: str, now_ms: int | None = None) -> float | None:
-    """Seconds since the oldest job in the waiting (or paused) list became due; None when there is none."""
-    for state in ("waiting", "paused"):
-        oldest = await engine.list_jobs(queue, state, 0, 0, ascending=True)
-        if oldest:
-            due = oldest[0].timestamp + oldest[0].delay_ms
-            current = now_ms if now_ms is not None else int(time.time() * 1000)
-            return round(max(current - due, 0) / 1000, 3)
-    return None
+async def oldest_waiting_ages(
+    redis: Redis, keys: Keys, queues: list[str], now_ms: int | None = None
+) -> dict[str, float | None]:
+    """Seconds since the oldest waiting job of each queue became due (None when none waits); two round trips.
+
+    The oldest waiting job is the tail of the queue's waiting list (a paused queue keeps its jobs there too).
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in queues:
+            pipe.lindex(keys.queue(queue, "wait"), -1)
+        tails: list[str | None] = await pipe.execute()
+    found = [(queue, job_id) for queue, job_id in zip(queues, tails, strict=True) if job_id]
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue, job_id in found:
+            pipe.hmget(keys.job(queue, str(job_id)), "timestamp", "delay")
+        rows = await pipe.execute() if found else []
+    current = now_ms if now_ms is not None else int(time.time() * 1000)
+    ages: dict[str, float | None] = dict.fromkeys(queues)
+    for (queue, _), (queued, delay) in zip(found, rows, strict=True):
+        if queued is not None:
+            ages[queue] = round(max(current - int(queued) - int(delay or 0), 0) / 1000, 3)
+    return ages
 
 
 class StatsService:
