@@ -31,21 +31,28 @@ async def _deliver(context: JobContext, payload: Any) -> dict[str, str]:
 
 
 class ObservedWorker:
-    """A worker process's runtime with the observers every worker installs (realtime events among them)."""
+    """A worker process's runtime with the observers every worker installs (realtime events among them), built and
+    run on the loop thread (observers start tasks on the running loop)."""
 
     def __init__(self, background: LoopThread, settings: Settings, redis_url: str) -> None:
         self.background = background
-        registry = default_registry()
-        keys = Keys(settings.key_prefix)
-        self.redis = Redis.from_url(redis_url, decode_responses=True)
-        self.engine = Engine(redis_url, keys)
-        self.services = WorkerServices(settings, self.redis, Producer(self.engine, registry), keys)
-        hooks = HookBus()
-        self.runtime = Runtime(settings, redis_url, registry, {"email.send": _deliver}, queues=["email"], hooks=hooks)
-        install_observers(hooks, self.services, self.runtime)
+        self.settings = settings
+        self.redis_url = redis_url
 
     def start(self) -> None:
-        self.background.run(self.runtime.start())
+        async def start() -> None:
+            registry = default_registry()
+            keys = Keys(self.settings.key_prefix)
+            self.redis = Redis.from_url(self.redis_url, decode_responses=True)
+            self.engine = Engine(self.redis_url, keys)
+            self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
+            hooks = HookBus()
+            handlers = {"email.send": _deliver}
+            self.runtime = Runtime(self.settings, self.redis_url, registry, handlers, queues=["email"], hooks=hooks)
+            install_observers(hooks, self.services, self.runtime)
+            await self.runtime.start()
+
+        self.background.run(start())
 
     def stop(self) -> None:
         async def stop() -> None:
