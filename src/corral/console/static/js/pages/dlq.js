@@ -34,7 +34,15 @@ function localInput(ms) {
 
 function restore() {
   const params = new URLSearchParams(location.search);
-  for (const name of FILTER_FIELDS) if (params.get(name)) filters.elements[name].value = params.get(name);
+  for (const name of FILTER_FIELDS) {
+    const value = params.get(name);
+    if (!value) continue;
+    const field = filters.elements[name];
+    if (field.tagName === "SELECT" && ![...field.options].some((option) => option.value === value)) {
+      field.appendChild(el("option", { value, text: value }));
+    }
+    field.value = value;
+  }
   for (const name of ["since", "until"]) if (params.get(name)) filters.elements[name].value = localInput(Number(params.get(name)));
   $("#q").value = params.get("search") || "";
   const size = Number(params.get("size"));
@@ -88,10 +96,11 @@ function asBody(params) {
 async function loadOptions() {
   const [queues, types, fields] = await Promise.all([
     api.get("/owner/queues"), api.get("/owner/job-types"), api.get("/owner/dlq/fields")]);
-  for (const target of [$("#f-queue"), $("#clear-queue")]) {
-    for (const queue of queues) target.appendChild(el("option", { value: queue.name, text: queue.name }));
-  }
-  for (const type of types) $("#f-name").appendChild(el("option", { value: type.name, text: type.name }));
+  const add = (select, value) => {
+    if (![...select.options].some((option) => option.value === value)) select.appendChild(el("option", { value, text: value }));
+  };
+  for (const target of [$("#f-queue"), $("#clear-queue")]) for (const queue of queues) add(target, queue.name);
+  for (const type of types) add($("#f-name"), type.name);
   const searchable = [...new Set(Object.values(fields).flat())].sort();
   $("#search-help").textContent = "Keys: queue, name, job, fp, replays, status, error, since, until; payload fields: "
     + (searchable.join(", ") || "none") + ". Other words search job ids, payload values and error text.";
@@ -446,10 +455,6 @@ $("#clear-form").addEventListener("submit", async (event) => {
 
 restore();
 onRefresh(() => Promise.all([loadEntries(), loadTasks()]));
-loadOptions()
-  .catch((error) => toast(`Could not load the filter options: ${describe(error)}`, "error"))
-  .finally(() => {
-    restore();
-    loadEntries().catch(() => {});
-  });
+loadEntries().catch(() => {});
+loadOptions().catch((error) => toast(`Could not load the filter options: ${describe(error)}`, "error"));
 loadTasks();
