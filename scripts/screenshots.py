@@ -1,0 +1,235 @@
+"""Screenshots of every console page, made with the real browser, for the README.
+
+    python scripts/screenshots.py [--out docs/screenshots] [--entries 5000]
+
+Starts an embedded Valkey, seeds DLQ entries (the DLQ benchmark's seeder), runs a worker with the observers every
+worker installs on the email and ai queues (some jobs succeed, some fail, so metrics, health and live events are
+real), serves the API and console on loopback, signs in with Debian's chromium and saves one PNG per page (laptop
+size), plus the Queues page at phone size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from playwright.sync_api import sync_playwright
+from redis.asyncio import Redis
+
+from corral.contracts.catalogue import default_registry
+from corral.dlq.service import DlqService
+from corral.engine import Engine
+from corral.errors import JobFailure, UnrecoverableJobError
+from corral.handlers import JobContext
+from corral.hooks import HookBus
+from corral.keys import Keys
+from corral.observers import install_observers
+from corral.producer import Producer
+from corral.runtime import Runtime
+from corral.security.permissions import Role
+from corral.security.tokens import TokenService
+from corral.security.users import UserService
+from corral.server import EmbeddedValkey
+from corral.settings import Settings
+from corral.store import Database, upgrade
+from corral.workers.services import WorkerServices
+from dlq_scale import seed, serve
+
+EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+SHOTS = [
+    ("queues", "/console", "#queues-table tbody tr"),
+    ("queue-detail", "/console/queues/email?state=failed", "#jobs-table tbody tr"),
+    ("job-detail", "/console/queues/email?state=failed&job={failed}", "#job-timeline li"),
+    ("enqueue-form", "/console/queues/email", "#jobs-table tbody tr"),
+    ("dlq", "/console/dlq", "#entries-table tbody tr"),
+    ("dlq-entry", "/console/dlq", "#entries-table tbody tr"),
+    ("dlq-analytics", "/console/dlq/analytics", "#last-day svg"),
+    ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
+    ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
+    ("live", "/console/live", "#feed li"),
+    ("audit", "/console/audit", "#audit-table tbody tr"),
+]
+
+
+def say(path: Path) -> None:
+    sys.stdout.write(f"wrote {path}\n")
+
+
+async def deliver(context: JobContext, payload: Any) -> dict[str, Any]:
+    await context.progress(100)
+    roll = random.random()
+    if roll < 0.2:
+        raise UnrecoverableJobError(f"SMTP 550 5.1.1 <{payload.to[0]}>: Recipient address rejected: User unknown")
+    if roll < 0.3:
+        raise JobFailure(f"SMTP 421 4.7.0 Try again later, closing connection to {payload.to[0]}")
+    return {"delivered": payload.to[0]}
+
+
+async def generate(context: JobContext, payload: Any) -> dict[str, Any]:
+    await context.log(f"prompt of {len(payload.prompt)} characters")
+    if random.random() < 0.2:
+        raise JobFailure("provider answered 503 Service Unavailable")
+    return {"words": payload.maxWords}
+
+
+class Worker:
+    """A worker on its own loop thread with the standard observers (metrics, realtime events, DLQ)."""
+
+    def __init__(self, settings: Settings, url: str) -> None:
+        self.settings, self.url = settings, url
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coroutine: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=120)
+
+    async def start(self) -> None:
+        registry = default_registry()
+        keys = Keys(self.settings.key_prefix)
+        self.redis = Redis.from_url(self.url, decode_responses=True)
+        self.engine = Engine(self.url, keys)
+        self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
+        hooks = HookBus()
+        handlers = {"email.send": deliver, "ai.content.generate": generate}
+        self.runtime = Runtime(self.settings, self.url, registry, handlers, queues=["email", "ai"], hooks=hooks)
+        install_observers(hooks, self.services, self.runtime)
+        await self.runtime.start()
+
+    async def stop(self) -> None:
+        await self.runtime.close(grace_seconds=2)
+        await self.services.close()
+        await self.engine.close()
+        await self.redis.aclose()
+
+
+def make_owner(settings: Settings) -> str:
+    upgrade(settings.resolved_database_url)
+    database = Database(settings.resolved_database_url)
+
+    async def make() -> str:
+        owner = await UserService(database).create(EMAIL, Role.OWNER, PASSWORD)
+        token, _ = await TokenService(database).create(owner.id, "screenshots")
+        return token
+
+    try:
+        return asyncio.run(make())
+    finally:
+        database.dispose()
+
+
+def enqueue_mix(api: httpx.Client, count: int) -> None:
+    for i in range(count):
+        if i % 3:
+            payload = {"to": [f"reader{i}@example.com"], "subject": f"Weekly digest #{i}", "text": "Hello"}
+            api.post("/owner/jobs", json={"name": "email.send", "payload": payload})
+        else:
+            payload = {"articleId": f"article-{i}", "prompt": "Write about queues", "maxWords": 300}
+            api.post("/owner/jobs", json={"name": "ai.content.generate", "payload": payload})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--entries", type=int, default=5_000)
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="corral-screenshots-") as directory:
+        valkey = EmbeddedValkey(Path(directory) / "valkey", persist=False)
+        url = valkey.start()
+        try:
+            shoot(url, Path(directory), args)
+        finally:
+            valkey.stop()
+
+
+def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
+    settings = Settings(
+        redis_url=url,
+        data_dir=directory / "data",
+        rate_limit_reads="100000/minute",
+        rate_limit_mutations="100000/minute",
+        metrics_flush_seconds=0.2,
+    )
+    keys = Keys("corral")
+
+    async def seed_dlq() -> None:
+        redis = Redis.from_url(url, decode_responses=True)
+        engine = Engine(url, keys)
+        service = DlqService(redis, keys, engine, default_registry())
+        try:
+            await seed(redis, keys, service, args.entries, 7)
+        finally:
+            await service.close()
+            await engine.close()
+            await redis.aclose()
+
+    asyncio.run(seed_dlq())
+    token = make_owner(settings)
+    server, thread, base = serve(settings, url)
+    api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    worker = Worker(settings, url)
+    try:
+        worker.run(worker.start())
+        enqueue_mix(api, 120)
+        api.post("/owner/queues/system/pause")
+        entry = api.get("/owner/dlq/entries", params={"limit": 1}).json()["items"][0]["id"]
+        api.post(f"/owner/dlq/entries/{entry}/replay")
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 900})
+            assert context.request.post("/auth/login", data={"email": EMAIL, "password": PASSWORD}).ok
+            page = context.new_page()
+            page.goto(base + "/console/live")
+            page.wait_for_load_state("networkidle")
+            enqueue_mix(api, 40)  # live events while the live page is open
+            failed = api.get("/owner/queues/email/jobs", params={"state": "failed", "size": 1}).json()["items"]
+            for name, path, ready in SHOTS:
+                page.goto(base + path.format(failed=failed[0]["id"] if failed else ""))
+                page.wait_for_load_state("networkidle")
+                page.locator(ready).first.wait_for(timeout=20_000)
+                if name == "enqueue-form":
+                    page.click("#open-enqueue")
+                    page.locator("#enqueue-fields [data-field]").first.wait_for()
+                if name == "dlq-entry":
+                    page.locator("#entries-table tbody tr button.link").first.click()
+                    page.locator("#entry-facts dt").first.wait_for()
+                page.wait_for_timeout(300)
+                page.screenshot(
+                    path=str(args.out / f"{name}.png"),
+                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry"},
+                )
+                say(args.out / f"{name}.png")
+            phone = browser.new_context(base_url=base, viewport={"width": 390, "height": 844}, device_scale_factor=2)
+            assert phone.request.post("/auth/login", data={"email": EMAIL, "password": PASSWORD}).ok
+            small = phone.new_page()
+            small.goto(base + "/console")
+            small.wait_for_load_state("networkidle")
+            small.screenshot(path=str(args.out / "queues-phone.png"))
+            say(args.out / "queues-phone.png")
+            page.goto(base + "/login")
+            context.clear_cookies()
+            page.goto(base + "/login")
+            page.screenshot(path=str(args.out / "login.png"))
+            say(args.out / "login.png")
+            browser.close()
+    finally:
+        worker.run(worker.stop())
+        api.close()
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
