@@ -16,16 +16,22 @@ def all_registrations() -> list[Register]:
     """The register functions of the worker modules, imported on demand."""
     # One import and one list entry per worker module.
     from corral.workers import (
+        ai_content,
+        ai_seo,
         analytics_process,
         article_autosave,
         article_publish,
         email_send,
         otp_send,
         plugin_execute,
+        search_index,
         system_maintenance,
     )
 
     return [
+        ai_content.register,
+        ai_seo.register,
+        search_index.register,
         analytics_process.register,
         article_autosave.register,
         article_publish.register,
