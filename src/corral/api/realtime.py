@@ -180,6 +180,9 @@ async def _pump(session: GatewaySession, send: Send) -> tuple[CloseCode | None, 
             if not isinstance(item, str):
                 return close_for_stop(item)
             await send(item)
+            # A send to a writable socket does not yield; yielding lets a lost connection be noticed before the
+            # next frame is written to it.
+            await asyncio.sleep(0)
     except (WebSocketDisconnect, OSError):
         return None, ""
 

@@ -130,6 +130,10 @@ class ClientStream:
                 return []
             self._ready.clear()
             await self._ready.wait()
+        return self.take_nowait(limit)
+
+    def take_nowait(self, limit: int) -> list[WireEvent]:
+        """Up to `limit` queued events, oldest first, without waiting."""
         count = min(limit, len(self._events))
         return [self._events.popleft() for _ in range(count)]
 

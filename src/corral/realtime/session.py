@@ -7,6 +7,7 @@ as `events` frames followed by `resumed` (or `gap` and `latest` when some were a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator, Collection, Iterable
@@ -36,6 +37,7 @@ class GatewayLimits:
 
     client_queue: int = 2_000
     batch: int = 500
+    batch_window_seconds: float = 0.01
     heartbeat_seconds: float = 15.0
     idle_timeout_seconds: float = 60.0
 
@@ -152,6 +154,11 @@ class GatewaySession:
         events = await self.stream.take(self.limits.batch)
         if not events:
             return self.stream.stop_reason or StopReason.SHUTDOWN
+        if len(events) < self.limits.batch and self.limits.batch_window_seconds > 0:
+            # Gather what follows for a few milliseconds: one frame per client per window instead of one per event
+            # keeps the cost of fan-out flat as the rate grows.
+            await asyncio.sleep(self.limits.batch_window_seconds)
+            events.extend(self.stream.take_nowait(self.limits.batch - len(events)))
         return events_frame(events)
 
     async def handle(self, text: str | bytes) -> list[str]:
