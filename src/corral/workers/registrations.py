@@ -26,6 +26,7 @@ def all_registrations() -> list[Register]:
         plugin_execute,
         search_index,
         system_maintenance,
+        workflow,
     )
 
     return [
@@ -39,4 +40,5 @@ def all_registrations() -> list[Register]:
         email_send.register,
         otp_send.register,
         plugin_execute.register,
+        workflow.register,
     ]
