@@ -221,7 +221,9 @@ def _search_remove(rng: random.Random, fail: bool) -> Payload:
 
 
 def _publish(rng: random.Random, fail: bool) -> Payload:
-    payload: Payload = {"articleId": _article(rng), "channels": rng.sample(CHANNELS, 2)}
+    # When a failure is wanted the article was never saved: the publication fails for good.
+    article = f"draft-{rng.getrandbits(32):x}" if fail else _article(rng)
+    payload: Payload = {"articleId": article, "channels": rng.sample(CHANNELS, 2)}
     if rng.random() < 0.2:
         payload["scheduledFor"] = _iso(_now() + timedelta(minutes=rng.randint(1, 30)))
     return payload
@@ -249,6 +251,7 @@ MIX: dict[str, tuple[int, Maker, bool]] = {
     "ai.seo.analyze": (4, _seo_analyze, False),
     "ai.seo.meta": (4, _seo_meta, False),
     "workflow.run": (2, _workflow_run, True),
+    "article.publish": (4, _publish, True),
     "workflow.step": (2, _workflow_step, False),
     "analytics.events.ingest": (10, _ingest, False),
     "analytics.rollup": (1, _rollup, False),
@@ -259,7 +262,6 @@ MIX: dict[str, tuple[int, Maker, bool]] = {
     "plugin.webhook": (3, _webhook, True),
     "search.index": (8, _search_index, False),
     "search.remove": (2, _search_remove, False),
-    "article.publish": (4, _publish, False),
     "article.autosave": (10, _autosave, False),
     "system.cleanup": (1, _cleanup, False),
 }
@@ -267,9 +269,14 @@ FAILING = [name for name, (_w, _m, can_fail) in MIX.items() if can_fail]
 
 
 def demo_jobs(rng: random.Random, failure_rate: float) -> Iterator[BulkItem]:
-    """An endless stream of demo jobs; about `failure_rate` of them are built to fail (transiently or for good)."""
+    """An endless stream of demo jobs; about `failure_rate` of them are built to fail (transiently or for good).
+
+    Publications name articles the stream autosaved earlier (an unknown article would fail), unless a failure
+    is wanted.
+    """
     names = list(MIX)
     weights = [MIX[name][0] for name in names]
+    saved: list[str] = []
     while True:
         if rng.random() < failure_rate:
             name = rng.choice(FAILING)
@@ -278,4 +285,12 @@ def demo_jobs(rng: random.Random, failure_rate: float) -> Iterator[BulkItem]:
         name = rng.choices(names, weights)[0]
         if name == "plugin.webhook":  # a webhook with no receiver can only fail; send a plugin call instead
             name = "plugin.execute"
-        yield BulkItem(name, MIX[name][1](rng, False))
+        if name == "article.publish" and not saved:
+            name = "article.autosave"
+        payload = MIX[name][1](rng, False)
+        if name == "article.autosave":
+            saved.append(payload["articleId"])
+            del saved[:-200]
+        elif name == "article.publish":
+            payload["articleId"] = rng.choice(saved)
+        yield BulkItem(name, payload)
