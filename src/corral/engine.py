@@ -394,6 +394,10 @@ class _CorralWorker(Worker):  # type: ignore[misc]
         job = await super().nextJobFromJobData(*args, **kwargs)
         if job is not None:
             job.moveToFailed = functools.partial(self.corral_consumer.move_to_failed, job)
+        elif self.limitUntil > 0:
+            # Rate limited: bullmq 3.4's Python worker records how long the limit lasts but never waits for it, so
+            # a limited queue stalls until something else wakes the worker. Block until the limit expires instead.
+            self.blockUntil = int(time.time() * 1000) + int(self.limitUntil)
         return job
 
 
