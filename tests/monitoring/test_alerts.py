@@ -104,15 +104,12 @@ async def test_a_resolved_alert_cools_down_before_firing_again(
     assert refired.fired[0].id > first.fired[0].id
 
 
-async def test_only_issues_at_the_alerting_severity_fire(
-    start_worker, monitoring_for, monitoring_settings, make_producer
-) -> None:
+async def test_only_issues_at_the_alerting_severity_fire(monitoring_for, monitoring_settings, make_producer) -> None:
     # Given a warning-level backlog and an evaluator that alerts on critical issues only
     settings = monitoring_settings.model_copy(
         update={"health_backlog_warning": 1, "alert_min_severity": "critical", "alert_interval_seconds": 0.001}
     )
     registry = two_queue_registry()
-    await start_worker(registry, queues=["other"])
     monitoring = monitoring_for(registry, settings)
     await monitoring.engine.pause("work")
     await make_producer(registry).enqueue("test.echo", {"value": 1})

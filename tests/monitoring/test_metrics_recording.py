@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
+from corral.hooks import JobEvent, JobEventKind
 from corral.monitoring import MetricsRecorder
 from corral.monitoring.histogram import bucket_index, percentile, upper_bound_ms
 from corral.monitoring.history import bucket_starts
@@ -120,3 +121,22 @@ def test_histogram_percentiles_are_within_a_bucket_of_the_truth() -> None:
         estimate = percentile(buckets, quantile, max_ms=1_000)
         assert estimate is not None and abs(estimate - exact) / exact < 0.19, (quantile, estimate)
     assert percentile({}, 0.5) is None
+
+
+async def test_wait_times_are_sampled_when_many_jobs_start_at_once(
+    redis_client, keys, make_producer, monitoring_for
+) -> None:
+    # Given a recorder that reads at most 2 queued times per flush, and 5 real waiting jobs
+    registry = make_registry()
+    producer = make_producer(registry)
+    ids = [await producer.enqueue("test.echo", {"value": value}) for value in range(5)]
+    recorder = MetricsRecorder(redis_client, keys, max_wait_samples=2)
+    # When all 5 start and complete within one flush interval
+    for job_id in ids:
+        recorder.on_event(JobEvent(JobEventKind.STARTED, "work", job_id, "test.echo", 1))
+        recorder.on_event(JobEvent(JobEventKind.COMPLETED, "work", job_id, "test.echo", 1))
+    await recorder.flush()
+    # Then every completion is counted, and 2 of them carry a wait time
+    report, _ = await monitoring_for(registry).metrics("work", points=2, refresh=True)
+    assert report.summary.completed == 5 and report.summary.processing.count == 5
+    assert report.summary.wait.count == 2

@@ -2,7 +2,8 @@
 
 Events are tallied in memory (no Redis call on the job's path) and written about once a second: one Lua call per
 touched hash, all in one pipeline. Jobs are never scanned: the only read is the queued time of jobs that just
-started their first attempt, for the wait time, batched in the same flush.
+started their first attempt, for the wait time, batched in the same flush; above `max_wait_samples` first starts
+per flush, a uniform sample of them is read (counts and processing times stay exact).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -84,11 +86,21 @@ class _PendingWait:
 class MetricsRecorder:
     """Records completed, failed, dead-lettered and stalled jobs with processing and wait times."""
 
-    def __init__(self, redis: Redis, keys: Keys, *, flush_seconds: float = 1.0, max_pending: int = 5_000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        flush_seconds: float = 1.0,
+        max_pending: int = 5_000,
+        max_wait_samples: int = 200,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending
+        self.max_wait_samples = max_wait_samples
+        self._first_starts = 0
         self.processed = 0
         self.failed = 0
         self._apply = redis.register_script(_APPLY)
@@ -115,7 +127,7 @@ class MetricsRecorder:
                 self._starts.clear()  # jobs abandoned to stall recovery never finish here; do not grow forever
             self._starts[(event.queue, event.job_id)] = time.perf_counter()
             if event.attempt == 1:
-                self._waits.append(_PendingWait(event.queue, event.name, event.job_id, event.at_ms))
+                self._sample_wait(_PendingWait(event.queue, event.name, event.job_id, event.at_ms))
         elif event.kind is JobEventKind.COMPLETED:
             started = self._starts.pop((event.queue, event.job_id), None)
             elapsed_us = int((time.perf_counter() - started) * 1_000_000) if started is not None else None
@@ -130,6 +142,16 @@ class MetricsRecorder:
             self._starts.pop((event.queue, event.job_id), None)
             self.record_stalled(event.queue, event.at_ms)
         self._count_event()
+
+    def _sample_wait(self, wait: _PendingWait) -> None:
+        # Reservoir sampling: every first start of this flush interval has the same chance to be measured.
+        self._first_starts += 1
+        if len(self._waits) < self.max_wait_samples:
+            self._waits.append(wait)
+            return
+        slot = random.randrange(self._first_starts)
+        if slot < self.max_wait_samples:
+            self._waits[slot] = wait
 
     def record_completed(self, queue: str, name: str, at_ms: int, processing_us: int | None) -> None:
         """Count one completed job, with its processing time when known."""
@@ -238,6 +260,7 @@ class MetricsRecorder:
 
     async def _resolve_waits(self) -> None:
         waits, self._waits = self._waits, []
+        self._first_starts = 0
         if not waits:
             return
         async with self.redis.pipeline(transaction=False) as pipe:
