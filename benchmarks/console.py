@@ -69,7 +69,6 @@ PAGES: dict[str, tuple[str, list[str]]] = {
         [
             "/auth/me",
             "/owner/queues",
-            "/owner/job-types",
             "/owner/dlq/fields",
             "/owner/dlq/entries?limit=50",
             "/owner/dlq/tasks?limit=5",
@@ -81,7 +80,6 @@ PAGES: dict[str, tuple[str, list[str]]] = {
         [
             "/auth/me",
             "/owner/queues",
-            "/owner/job-types",
             "/owner/dlq/fields",
             "/owner/dlq/entries?queue=email&q=timed+out&limit=50",
             "/owner/dlq/tasks?limit=5",

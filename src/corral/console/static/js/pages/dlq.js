@@ -94,8 +94,8 @@ function asBody(params) {
 // ---- options of the selects -------------------------------------------------------------------------------------
 
 async function loadOptions() {
-  const [queues, types, fields] = await Promise.all([
-    api.get("/owner/queues"), api.get("/owner/job-types"), api.get("/owner/dlq/fields")]);
+  const [queues, fields] = await Promise.all([api.get("/owner/queues"), api.get("/owner/dlq/fields")]);
+  const types = queues.flatMap((queue) => queue.job_types).sort().map((name) => ({ name }));
   const add = (select, value) => {
     if (![...select.options].some((option) => option.value === value)) select.appendChild(el("option", { value, text: value }));
   };
@@ -455,6 +455,10 @@ $("#clear-form").addEventListener("submit", async (event) => {
 
 restore();
 onRefresh(() => Promise.all([loadEntries(), loadTasks()]));
-loadEntries().catch(() => {});
-loadOptions().catch((error) => toast(`Could not load the filter options: ${describe(error)}`, "error"));
-loadTasks();
+// The entries first: the options and tasks are fetched once the list is on screen.
+loadEntries()
+  .catch(() => {})
+  .finally(() => {
+    loadOptions().catch((error) => toast(`Could not load the filter options: ${describe(error)}`, "error"));
+    loadTasks();
+  });
