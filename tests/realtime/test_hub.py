@@ -14,7 +14,8 @@ from support import eventually
 async def start_hub(redis_client, keys) -> tuple[EventHub, EventBus]:
     bus = EventBus(redis_client, keys)
     hub = EventHub(redis_client, keys, bus, reconnect_delay=0.05)
-    await hub.start()
+    hub.start()
+    await hub.wait_subscribed()
     return hub, bus
 
 

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 SUBPROTOCOL = "corral.v1"
 TOKEN_SUBPROTOCOL_PREFIX = "bearer."
 CLOSE_TIMEOUT_SECONDS = 5.0
+SUBSCRIBE_WAIT_SECONDS = 5.0
 
 router = owner_router(prefix="/owner", tags=["realtime"])
 
@@ -44,7 +45,7 @@ async def realtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = api.settings
     bus = EventBus(api.redis, api.keys, latest_per_room=settings.realtime_latest_per_room)
     hub = EventHub(api.redis, api.keys, bus)
-    await hub.start()
+    hub.start()
     api.extras["realtime.bus"], api.extras["realtime.hub"] = bus, hub
     try:
         yield
@@ -91,6 +92,11 @@ async def realtime(websocket: WebSocket) -> None:
         return
     if hub.client_count >= api.settings.realtime_max_clients:
         await _close(websocket, CloseCode.TRY_AGAIN_LATER, "this server has as many realtime clients as it takes")
+        return
+    try:
+        await asyncio.wait_for(hub.wait_subscribed(), SUBSCRIBE_WAIT_SECONDS)
+    except (TimeoutError, RuntimeError):
+        await _close(websocket, CloseCode.TRY_AGAIN_LATER, "realtime events are unavailable (Redis unreachable)")
         return
     limits = GatewayLimits(
         client_queue=api.settings.realtime_client_queue,

@@ -154,12 +154,9 @@ class EventHub:
         self._last_id = "0-0"
         self.subscriptions = 0
 
-    async def start(self) -> None:
-        """Subscribe and return once the subscription is active."""
-        self._last_id = await self.bus.last_id()
-        self._last_key = stream_id_key(self._last_id)
+    def start(self) -> None:
+        """Start subscribing in the background (retrying while Redis is unreachable); see `wait_subscribed`."""
         self._reader = asyncio.create_task(self._read_forever(), name="corral-realtime-hub")
-        await self.wait_subscribed()
 
     async def wait_subscribed(self) -> None:
         """Return once the pub/sub subscription is active (clients rely on it before reading the stream)."""
@@ -234,6 +231,10 @@ class EventHub:
         self.subscriptions += 1
         if self.subscriptions > 1:
             await self._backfill()
+        elif self._last_id == "0-0":
+            # A later backfill starts from here, not from the stream's beginning; live dedupe is left alone, so
+            # events published since the subscription began are still delivered.
+            self._last_id = await self.bus.last_id()
         self._subscribed.set()
 
     async def _backfill(self) -> None:
