@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -74,7 +74,7 @@ class UserCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
     email: str = Field(min_length=3, max_length=320)
-    role: Role
+    role: Literal["owner", "admin", "editor", "viewer"]
     password: str = Field(min_length=1, max_length=1024)
 
 
@@ -173,12 +173,8 @@ async def list_users(api: Api, _: UserReader) -> list[AccountPublic]:
 @router.post("/users", name="users.create", response_model=AccountPublic, status_code=201)
 async def create_user(body: UserCreate, api: Api, note: Note, _: UserManager) -> AccountPublic:
     """Create an account (password at least 12 characters)."""
-    account = await api.users.create(body.email, body.role, body.password)
-    note.resource, note.params, note.affected = (
-        f"user:{account.id}",
-        {"email": account.email, "role": body.role.value},
-        1,
-    )
+    account = await api.users.create(body.email, Role(body.role), body.password)
+    note.resource, note.params, note.affected = f"user:{account.id}", {"email": account.email, "role": body.role}, 1
     return AccountPublic.of(account)
 
 
