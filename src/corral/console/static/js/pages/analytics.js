@@ -133,9 +133,10 @@ function render(summary, trend) {
 
   const statuses = summary.by_status;
   card("replay-rate", fmtPercent(summary.replay_success_rate));
-  card("limit", fmtNumber(statuses.limit || 0));
+  card("limit", fmtNumber(statuses.limit_reached || 0));
   card("pending", fmtNumber(statuses.pending || 0));
-  keyedRows($("#by-status tbody"), statuses, (status) => `/console/dlq?status=${encodeURIComponent(status)}`);
+  keyedRows($("#by-status tbody"), statuses, (status) =>
+    status === "limit_reached" ? "/console/dlq?replays=5" : `/console/dlq?status=${encodeURIComponent(status)}`);
 
   const exportQuery = new URLSearchParams({ format: "csv", since: String(trend.start), until: String(trend.end) });
   $("#export").href = `/owner/dlq/export?${exportQuery}`;

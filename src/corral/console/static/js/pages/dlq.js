@@ -169,7 +169,7 @@ function row(entry) {
 }
 
 function statusTone(status) {
-  return { succeeded: "badge-good", pending: "badge-warn", died: "badge-bad", limit: "badge-bad" }[status] || "";
+  return { succeeded: "badge-good", pending: "badge-warn", died: "badge-bad" }[status] || "";
 }
 
 function syncSelection() {
