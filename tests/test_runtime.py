@@ -204,7 +204,7 @@ async def test_hooks_see_the_whole_lifecycle(start_runtime, make_producer, engin
     await eventually(lambda: _is(engine, ok, "completed"))
     # Then each emitted the expected sequence
     by_job = {job: [e.kind for e in events if e.job_id == job] for job in (ok, dead)}
-    assert by_job[ok] == [JobEventKind.QUEUED, JobEventKind.STARTED, JobEventKind.COMPLETED]
+    assert by_job[ok] == [JobEventKind.QUEUED, JobEventKind.STARTED, JobEventKind.PROGRESS, JobEventKind.COMPLETED]
     assert by_job[dead] == [
         JobEventKind.QUEUED,
         JobEventKind.STARTED,
@@ -214,6 +214,7 @@ async def test_hooks_see_the_whole_lifecycle(start_runtime, make_producer, engin
         JobEventKind.FAILED,
         JobEventKind.DEAD_LETTERED,
     ]
+    assert next(e for e in events if e.kind is JobEventKind.PROGRESS).detail == {"progress": 100}
     dead_event = next(e for e in events if e.kind is JobEventKind.DEAD_LETTERED)
     assert dead_event.detail["entry_id"]
 

@@ -6,13 +6,18 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from corral.producer import Producer
 
 from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
 from corral.settings import Settings
@@ -159,17 +164,35 @@ def enqueue(
 
 
 async def _enqueue(settings: Settings, name: str, payload: Any, options: Any) -> str:
+
+    async with _producer(settings) as producer:
+        job_id: str = await producer.enqueue(name, payload, options)
+        return job_id
+
+
+@asynccontextmanager
+async def _producer(settings: Settings) -> AsyncIterator[Producer]:
+    """A catalogue producer on the configured server that also publishes `job.queued` realtime events."""
+    from redis.asyncio import Redis
+
     from corral.connection import resolve_redis_url
     from corral.contracts.catalogue import default_registry
     from corral.engine import Engine
     from corral.keys import Keys
     from corral.producer import Producer
+    from corral.realtime.observer import queued_event_hooks
 
-    engine = Engine(resolve_redis_url(settings), Keys(settings.key_prefix))
+    url = resolve_redis_url(settings)
+    keys = Keys(settings.key_prefix)
+    engine = Engine(url, keys)
+    redis = Redis.from_url(url, decode_responses=True)
+    hooks, publisher = queued_event_hooks(redis, keys, settings)
     try:
-        return await Producer(engine, default_registry()).enqueue(name, payload, options)
+        yield Producer(engine, default_registry(), hooks)
     finally:
+        await publisher.close()
         await engine.close()
+        await redis.aclose()
 
 
 @app.command()
@@ -250,15 +273,8 @@ async def _demo(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from corral.connection import resolve_redis_url
-    from corral.contracts.catalogue import default_registry
     from corral.demo import demo_jobs
-    from corral.engine import Engine
-    from corral.keys import Keys
-    from corral.producer import Producer
 
-    engine = Engine(resolve_redis_url(settings), Keys(settings.key_prefix))
-    producer = Producer(engine, default_registry())
     jobs = demo_jobs(random.Random(seed), failure_rate)
     counts: Counter[str] = Counter()
     started = time.monotonic()
@@ -269,7 +285,7 @@ async def _demo(
         TimeRemainingColumn(),
         console=err,
     )
-    try:
+    async with _producer(settings) as producer:
         with progress:
             task = progress.add_task("demo", total=duration, sent=0)
             while (elapsed := time.monotonic() - started) < duration:
@@ -281,8 +297,6 @@ async def _demo(
                 progress.update(task, completed=min(elapsed, duration), sent=sum(counts.values()))
                 await asyncio.sleep(min(0.1, 1 / rate))
             progress.update(task, completed=duration)
-    finally:
-        await engine.close()
     return dict(counts)
 
 

@@ -17,6 +17,7 @@ class JobContext:
 
     job: RunningJob
     services: Mapping[str, Any] = field(default_factory=dict)
+    on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
 
     @property
     def job_id(self) -> str:
@@ -29,8 +30,10 @@ class JobContext:
         return self.job.attempt
 
     async def progress(self, value: int | float | Mapping[str, Any]) -> None:
-        """Report progress (a percentage or a small document)."""
+        """Report progress (a percentage or a small document); stored with the job and emitted as a hook."""
         await self.job.report_progress(value)
+        if self.on_progress is not None:
+            await self.on_progress(self.job, value)
 
     async def log(self, line: str) -> None:
         """Append a line to the job's log."""

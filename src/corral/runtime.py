@@ -126,7 +126,7 @@ class Runtime:
         timeout = self.registry.queue(job.queue).timeout_seconds
         try:
             async with asyncio.timeout(timeout) as deadline:
-                result = await handler(JobContext(job, self.services), payload)
+                result = await handler(JobContext(job, self.services, self._progressed), payload)
         except TimeoutError:
             if deadline.expired():
                 raise JobTimeoutError(f"timed out after {timeout:g}s") from None
@@ -162,6 +162,13 @@ class Runtime:
                     job.attempt,
                     detail={"delay_ms": notice.retry_delay_ms},
                 )
+            )
+
+    async def _progressed(self, job: RunningJob, value: Any) -> None:
+        if self.hooks.wants(JobEventKind.PROGRESS):
+            detail = {"progress": value if isinstance(value, int | float) else dict(value)}
+            await self.hooks.emit(
+                JobEvent(JobEventKind.PROGRESS, job.queue, job.id, job.name, job.attempt, detail=detail)
             )
 
     async def _stalled(self, queue: str, job_id: str) -> None:

@@ -153,3 +153,26 @@ def test_enqueue_validates_against_the_contract(live_api) -> None:
     assert unknown.status_code == 404
     extra = owner.post("/owner/jobs", json={"name": "search.remove", "payload": {}, "surprise": 1})
     assert extra.status_code == 422 and extra.json()["errors"][0]["field"] == "surprise"
+
+
+def test_enqueue_through_the_api_publishes_a_queued_event(live_api, valkey_url) -> None:
+    from redis.asyncio import Redis
+
+    from corral.realtime import EventBus
+
+    api = live_api()
+    job_id = (
+        api.owner()
+        .post("/owner/jobs", json={"name": "search.remove", "payload": {"docType": "page", "docId": "q"}})
+        .json()["id"]
+    )
+
+    async def latest() -> list:
+        redis = Redis.from_url(valkey_url, decode_responses=True)
+        try:
+            return await EventBus(redis, Keys("corral")).latest()
+        finally:
+            await redis.aclose()
+
+    events = asyncio.run(latest())
+    assert any(e.type == "job.queued" and e.job_id == job_id and e.queue == "system" for e in events)

@@ -13,6 +13,7 @@ from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.keys import Keys
 from corral.producer import Producer
+from corral.realtime.observer import queued_event_hooks
 from corral.security.audit import AuditTrail
 from corral.security.confirmations import Confirmations
 from corral.security.permissions import Policy
@@ -60,14 +61,15 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
     redis = Redis.from_url(redis_url, decode_responses=True)
     engine = Engine(redis_url, keys)
     database = Database(settings.resolved_database_url)
-    return ApiServices(
+    hooks, publisher = queued_event_hooks(redis, keys, settings)
+    api = ApiServices(
         settings=settings,
         redis_url=redis_url,
         redis=redis,
         keys=keys,
         registry=registry,
         engine=engine,
-        producer=Producer(engine, registry),
+        producer=Producer(engine, registry, hooks),
         dlq=DeadLetterStore(redis, keys),
         database=database,
         users=UserService(database),
@@ -78,6 +80,8 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
         audit=AuditTrail(database),
         policy=Policy(settings.role_grants),
     )
+    api.extras["queued_publisher"] = publisher
+    return api
 
 
 def services(request: Request) -> ApiServices:

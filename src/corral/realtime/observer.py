@@ -10,8 +10,12 @@ from corral.realtime.coalesce import ProgressCoalescer
 from corral.realtime.events import EventDraft, EventType, Severity
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from corral.hooks import HookBus
+    from corral.keys import Keys
     from corral.runtime import Runtime
+    from corral.settings import Settings
     from corral.workers.services import WorkerServices
 
 _TYPES = {
@@ -57,6 +61,17 @@ class JobEventPublisher:
     async def close(self) -> None:
         """Publish pending progress."""
         await self.progress.close()
+
+
+def queued_event_hooks(redis: Redis, keys: Keys, settings: Settings) -> tuple[HookBus, JobEventPublisher]:
+    """A hook bus for a producer outside the workers (API, CLI) that publishes `job.queued` events."""
+    from corral.hooks import HookBus
+
+    bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
+    publisher = JobEventPublisher(bus, settings.realtime_progress_interval_ms / 1000)
+    hooks = HookBus()
+    hooks.subscribe(publisher.on_event, JobEventKind.QUEUED)
+    return hooks, publisher
 
 
 def publish_job_events(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
