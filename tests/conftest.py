@@ -11,6 +11,7 @@ import pytest
 import redis
 from redis.asyncio import Redis
 
+from corral.connection import redis_client as make_redis_client
 from corral.contracts.base import Registry
 from corral.engine import Engine
 from corral.handlers import Handler
@@ -61,7 +62,7 @@ def keys(settings: Settings) -> Keys:
 
 @pytest.fixture
 async def redis_client(valkey_url: str) -> AsyncIterator[Redis]:
-    client = Redis.from_url(valkey_url, decode_responses=True)
+    client = make_redis_client(valkey_url)
     yield client
     await client.aclose()
 
@@ -113,7 +114,7 @@ async def worker_services(settings: Settings, valkey_url: str, engine: Engine) -
     from corral.contracts.catalogue import default_registry
     from corral.workers.services import WorkerServices
 
-    client = Redis.from_url(valkey_url, decode_responses=True)
+    client = make_redis_client(valkey_url)
     services = WorkerServices(settings, client, Producer(engine, default_registry()), Keys(settings.key_prefix))
     yield services
     await services.close()

@@ -19,6 +19,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from corral.producer import Producer
 
+from corral.connection import redis_client
 from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
 from corral.settings import Settings
 
@@ -173,7 +174,6 @@ async def _enqueue(settings: Settings, name: str, payload: Any, options: Any) ->
 @asynccontextmanager
 async def _producer(settings: Settings) -> AsyncIterator[Producer]:
     """A catalogue producer on the configured server that also publishes `job.queued` realtime events."""
-    from redis.asyncio import Redis
 
     from corral.connection import resolve_redis_url
     from corral.contracts.catalogue import default_registry
@@ -185,7 +185,7 @@ async def _producer(settings: Settings) -> AsyncIterator[Producer]:
     url = resolve_redis_url(settings)
     keys = Keys(settings.key_prefix)
     engine = Engine(url, keys)
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url)
     hooks, publisher = queued_event_hooks(redis, keys, settings)
     try:
         yield Producer(engine, default_registry(), hooks)
@@ -222,7 +222,6 @@ def queues(
 
 
 async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int]:
-    from redis.asyncio import Redis
 
     from corral.connection import resolve_redis_url
     from corral.contracts.catalogue import default_registry
@@ -233,7 +232,7 @@ async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], 
     url = resolve_redis_url(settings)
     keys = Keys(settings.key_prefix)
     engine = Engine(url, keys)
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url)
     try:
         rows = {queue: await engine.counts(queue) for queue in default_registry().work_queues}
         return rows, await DeadLetterStore(redis, keys).count()

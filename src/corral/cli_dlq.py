@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from corral.connection import redis_client
 from corral.dlq.bulk import TaskKind, TaskState
 from corral.dlq.query import Cursor, DlqFilter
 from corral.dlq.service import DlqService
@@ -67,7 +68,6 @@ def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, An
 
 
 async def _with_service(settings: Settings, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
-    from redis.asyncio import Redis
 
     from corral.connection import resolve_redis_url
     from corral.contracts.catalogue import default_registry
@@ -76,7 +76,7 @@ async def _with_service(settings: Settings, action: Callable[[DlqService], Corou
 
     url = resolve_redis_url(settings)
     keys = Keys(settings.key_prefix)
-    redis = Redis.from_url(url, decode_responses=True)
+    redis = redis_client(url)
     engine = Engine(url, keys)
     service = DlqService(redis, keys, engine, default_registry(), bulk_rate=settings.dlq_bulk_rate)
     try:

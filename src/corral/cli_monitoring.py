@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from corral.connection import redis_client
 from corral.errors import CorralError
 from corral.settings import Settings
 
@@ -43,7 +44,6 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
     settings = _settings(data_dir)
 
     async def main() -> T:
-        from redis.asyncio import Redis
 
         from corral.connection import resolve_redis_url
         from corral.contracts.catalogue import default_registry
@@ -53,7 +53,7 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
 
         url = resolve_redis_url(settings)
         keys = Keys(settings.key_prefix)
-        redis = Redis.from_url(url, decode_responses=True)
+        redis = redis_client(url)
         engine = Engine(url, keys)
         try:
             return await read(Monitoring.build(settings, redis, keys, engine, default_registry()))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from redis.asyncio import Redis
+
 from corral.errors import ConfigurationError
 from corral.settings import Settings
 
@@ -38,4 +40,16 @@ def resolve_redis_url(settings: Settings) -> str:
     raise ConfigurationError(
         "no Redis/Valkey server: set CORRAL_REDIS_URL, or start `corral up` (it runs an embedded Valkey) "
         f"with the same data directory ({settings.data_dir})"
+    )
+
+
+def redis_client(url: str) -> Redis:
+    """A Redis client for Corral's own use (decoded strings, keep-alive and health checks).
+
+    No socket timeout: redis-py wraps each read and write in a timeout when one is set, and on Python 3.11 that
+    loses a task's cancellation about half the time, so job timeouts and graceful shutdown could not stop a
+    task waiting on Redis. Dead connections are found by TCP keep-alive and the periodic health check instead.
+    """
+    return Redis.from_url(
+        url, decode_responses=True, socket_timeout=None, socket_keepalive=True, health_check_interval=30
     )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from corral.connection import redis_client
 from corral.contracts.base import Registry, field_errors
 from corral.dlq.store import DeadLetterStore
 from corral.engine import FailureNotice, QueueConsumer, RunningJob
@@ -47,7 +48,7 @@ class Runtime:
         self.hooks = hooks or HookBus()
         self.services = services or {}
         self.keys = Keys(settings.key_prefix)
-        self.redis: Redis = Redis.from_url(redis_url, decode_responses=True)
+        self.redis: Redis = redis_client(redis_url)
         self.dlq = DeadLetterStore(self.redis, self.keys)
         self._consumers: list[QueueConsumer] = []
         self._sweeper: asyncio.Task[None] | None = None

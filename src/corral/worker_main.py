@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from redis.asyncio import Redis
-
+from corral.connection import redis_client
 from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
 from corral.hooks import HookBus
@@ -24,7 +23,7 @@ async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] |
     """Consume `queues` (all work queues when empty) with every catalogue handler until told to stop."""
     registry = default_registry()
     keys = Keys(settings.key_prefix)
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = redis_client(redis_url)
     engine = Engine(redis_url, keys)
     services = WorkerServices(settings, redis, Producer(engine, registry), keys)
     try:

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import Request
 from redis.asyncio import Redis
 
+from corral.connection import redis_client
 from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
@@ -58,7 +59,7 @@ class ApiServices:
 def build_services(settings: Settings, redis_url: str, registry: Registry) -> ApiServices:
     """Every service of an API process, from settings."""
     keys = Keys(settings.key_prefix)
-    redis = Redis.from_url(redis_url, decode_responses=True)
+    redis = redis_client(redis_url)
     engine = Engine(redis_url, keys)
     database = Database(settings.resolved_database_url)
     hooks, publisher = queued_event_hooks(redis, keys, settings)
