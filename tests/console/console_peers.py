@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -40,7 +41,12 @@ def launch(playwright: Playwright) -> Browser:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One chromium per test module."""
+    """One chromium per test module; without Debian's chromium the browser tests skip (and fail under CI)."""
+    if not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
     with sync_playwright() as playwright:
         launched = launch(playwright)
         try:

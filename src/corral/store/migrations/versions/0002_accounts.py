@@ -46,8 +46,9 @@ def upgrade() -> None:
         sa.Column("expires_at", Timestamp, nullable=True),
         sa.Column("last_used_at", Timestamp, nullable=True),
         sa.Column("revoked_at", Timestamp, nullable=True),
-        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_api_tokens_user_id_users"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_api_tokens_token_hash")),
     )
