@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from corral.api.auth import AccountPublic
 from corral.api.context import ApiServices, services
@@ -87,7 +87,16 @@ def _filter(
 ActorQ = Annotated[str | None, Query(max_length=320)]
 ActionQ = Annotated[str | None, Query(max_length=64)]
 ResourceQ = Annotated[str | None, Query(max_length=256, description="prefix of the resource")]
-TimeQ = Annotated[datetime | None, Query(description="ISO 8601 with a timezone")]
+
+
+def _iso_datetime(value: object) -> object:
+    """Refuse bare numbers, which pydantic would read as epoch seconds: times are ISO 8601 here."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an ISO 8601 date-time, for example 2026-11-28T09:00:00Z")
+    return value
+
+
+TimeQ = Annotated[AwareDatetime | None, BeforeValidator(_iso_datetime), Query(description="ISO 8601 with a timezone")]
 
 
 @router.get("/audit", name="audit.list", response_model=AuditPagePublic)

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 
 from corral.api.context import ApiServices
 from corral.api.errors import problem
-from corral.api.routing import owner_router
+from corral.api.routing import PROBLEM_RESPONSES, owner_router, problem_response
 from corral.api.security import Principal, require
 from corral.monitoring.failures import Window
 from corral.monitoring.prometheus import CONTENT_TYPE
@@ -358,7 +358,11 @@ async def get_alert_rules(monitoring: Mon, _: Reader) -> AlertRulesPublic:
     "/metrics",
     name="monitoring.prometheus",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
+    responses={
+        200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
+        401: PROBLEM_RESPONSES[401],
+        404: problem_response("Disabled: no CORRAL_METRICS_TOKEN is set"),
+    },
 )
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition; needs `Authorization: Bearer <CORRAL_METRICS_TOKEN>` (404 while no token is set)."""

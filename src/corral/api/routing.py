@@ -115,7 +115,8 @@ class ProblemPublic(BaseModel):
     errors: list[FieldErrorPublic] | None = None
 
 
-def _problem(description: str) -> dict[str, Any]:
+def problem_response(description: str) -> dict[str, Any]:
+    """An OpenAPI response entry for a problem+json answer."""
     schema = {"$ref": "#/components/schemas/ProblemPublic"}
     return {
         "model": ProblemPublic,
@@ -125,13 +126,13 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: _problem("The body is not valid JSON"),
-    401: _problem("No valid session or token"),
-    403: _problem("Authenticated, but the role lacks the permission, or the CSRF token is missing"),
-    404: _problem("No such resource"),
-    409: _problem("The resource's state forbids it, or a confirmation is required"),
-    422: _problem("Invalid parameters; `errors` names each field"),
-    429: _problem("A request budget is spent; see Retry-After"),
+    400: problem_response("The body is not valid JSON"),
+    401: problem_response("No valid session or token"),
+    403: problem_response("Authenticated, but the role lacks the permission, or the CSRF token is missing"),
+    404: problem_response("No such resource"),
+    409: problem_response("The resource's state forbids it, or a confirmation is required"),
+    422: problem_response("Invalid parameters; `errors` names each field"),
+    429: problem_response("A request budget is spent; see Retry-After"),
 }
 
 
