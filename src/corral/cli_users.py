@@ -99,9 +99,36 @@ def disable(
     email: Annotated[str, typer.Option(help="The account to disable")],
     data_dir: DataDir = None,
 ) -> None:
-    """Disable an account: it can no longer sign in and its tokens stop working (sessions end on their next use)."""
-    account = _run(_settings(data_dir), lambda users: users.disable(email))
+    """Disable an account: it can no longer sign in, its sessions end and its tokens stop working."""
+    settings = _settings(data_dir)
+    account = _run(settings, lambda users: users.disable(email))
+    asyncio.run(_forget_access(settings, account.id))
     out.print(f"disabled {account.email}", highlight=False)
+
+
+async def _forget_access(settings: Settings, user_id: int) -> None:
+    """End the account's sessions and drop its cached tokens, when Corral's server is reachable."""
+    from redis.exceptions import RedisError
+
+    from corral.connection import redis_client, resolve_redis_url
+    from corral.keys import Keys
+    from corral.security.sessions import SessionStore
+    from corral.security.tokens import TokenCache, TokenService
+    from corral.store import Database
+
+    try:
+        url = resolve_redis_url(settings)
+    except CorralError:
+        return  # no server: nothing is cached, and sessions are refused once the account is read as disabled
+    redis, keys, database = redis_client(url), Keys(settings.key_prefix), Database(settings.resolved_database_url)
+    try:
+        await SessionStore(redis, keys, settings.session_ttl_seconds).end_all(user_id)
+        await TokenService(database, TokenCache(redis, keys)).forget_account(user_id)
+    except (OSError, RedisError) as exc:
+        err.print(f"[yellow]warning:[/yellow] could not reach Redis to end sessions: {exc}", highlight=False)
+    finally:
+        await redis.aclose()
+        database.dispose()
 
 
 @users_app.command("set-password")

@@ -203,6 +203,10 @@ class Keys:
         """Set of the session digests of one account, to end them all at once."""
         return f"{self.prefix}:user-sessions:{user_id}"
 
+    def token_cache(self, digest: str) -> str:
+        """The cached account of a live API token, by the token's digest; dropped on revoke or disable."""
+        return f"{self.prefix}:token-cache:{digest}"
+
     def confirmation(self, digest: str) -> str:
         """A pending double-confirmation of a destructive action, by the digest of its token."""
         return f"{self.prefix}:confirm:{digest}"

@@ -139,3 +139,21 @@ def test_export_budget_is_separate(live_api) -> None:
     assert owner.get("/owner/audit.csv").status_code == 200
     assert owner.get("/owner/audit.csv").status_code == 429
     assert owner.get("/owner/audit").status_code == 200
+
+
+def test_disabling_an_account_stops_its_tokens_at_once(live_api) -> None:
+    api = live_api()
+    owner = api.owner()
+    # Given a second owner whose token has just been used (and so is cached)
+    ops = {"email": "ops@example.com", "role": "owner", "password": "ops owner password"}
+    assert owner.post("/owner/users", json=ops).status_code == 201
+    session = api.anonymous()
+    csrf = session.post("/auth/login", json={"email": ops["email"], "password": ops["password"]}).json()["csrf_token"]
+    token = session.post("/auth/tokens", json={"name": "ops"}, headers={"X-CSRF-Token": csrf}).json()["token"]
+    ops_client = api.client(headers={"Authorization": f"Bearer {token}"})
+    assert ops_client.get("/owner/queues").status_code == 200
+    # When the first owner disables the account
+    assert owner.post("/owner/users/ops@example.com/disable").status_code == 200
+    # Then its token and its session are refused on the next request
+    assert ops_client.get("/owner/queues").status_code == 401
+    assert session.get("/owner/queues").status_code == 401

@@ -192,5 +192,6 @@ async def disable_user(email: str, api: Api, note: Note, _: UserManager) -> Acco
     """Disable an account and end its sessions; its tokens stop working. The last owner cannot be disabled."""
     account = await api.users.disable(email)
     await api.sessions.end_all(account.id)
+    await api.tokens.forget_account(account.id)
     note.resource, note.affected = f"user:{account.id}", 1
     return AccountPublic.of(account)

@@ -114,8 +114,8 @@ async def login(body: LoginCreate, request: Request, response: Response, api: Ap
     """
     ip = client_ip(request, api.settings)
     email = body.email.strip().lower()
-    await api.limits.spend(Budget.LOGIN_IP, ip)
-    await api.limits.spend(Budget.LOGIN_ACCOUNT, email)
+    await api.limits.spend(Budget.LOGIN_IP, ip, report=False)
+    await api.limits.spend(Budget.LOGIN_ACCOUNT, email, report=False)
     account = await api.users.authenticate(email, body.password)
     if account is None:
         await api.audit.record(

@@ -20,7 +20,7 @@ from corral.security.confirmations import Confirmations
 from corral.security.permissions import Policy
 from corral.security.ratelimit import RateLimits
 from corral.security.sessions import SessionStore
-from corral.security.tokens import TokenService
+from corral.security.tokens import TokenCache, TokenService
 from corral.security.users import UserService
 from corral.settings import Settings
 from corral.store import Database
@@ -74,7 +74,7 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
         dlq=DeadLetterStore(redis, keys),
         database=database,
         users=UserService(database),
-        tokens=TokenService(database),
+        tokens=TokenService(database, TokenCache(redis, keys)),
         sessions=SessionStore(redis, keys, settings.session_ttl_seconds),
         confirmations=Confirmations(redis, keys),
         limits=RateLimits(settings, redis_url, keys),

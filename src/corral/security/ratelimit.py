@@ -43,10 +43,16 @@ class RateLimits:
         self.storage = RedisStorage(uri, implementation="redispy", key_prefix=keys.rate_limit_prefix)
         self.limiter = MovingWindowRateLimiter(self.storage)
 
-    async def spend(self, budget: Budget, *identity: str) -> tuple[int, int, int]:
-        """Spend one request of `budget` for `identity`; returns (limit, remaining, reset epoch seconds)."""
+    async def spend(self, budget: Budget, *identity: str, report: bool = True) -> tuple[int, int, int]:
+        """Spend one request of `budget` for `identity`; returns (limit, remaining, reset epoch seconds).
+
+        With `report=False` the window is only read when the budget is spent (one round trip instead of two);
+        the returned remaining count is then -1.
+        """
         item = self.items[budget]
         allowed = await self.limiter.hit(item, budget.value, *identity)
+        if allowed and not report:
+            return item.amount, -1, 0
         stats = await self.limiter.get_window_stats(item, budget.value, *identity)
         reset = int(math.ceil(stats.reset_time))
         if not allowed:

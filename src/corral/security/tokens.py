@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy import select
 
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
+from corral.keys import Keys
+from corral.security.permissions import Role
 from corral.security.users import Account
 from corral.store import Database, utcnow
 from corral.store.security_models import ApiToken, User
@@ -43,11 +47,65 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+class TokenCache:
+    """Accounts of recently checked tokens in Redis, so a request does not query the SQL store.
+
+    An entry lives at most `ttl_seconds` (and never past the token's expiry); revoking a token or disabling its
+    account deletes the entries at once, so neither takes effect late.
+    """
+
+    def __init__(self, redis: Redis, keys: Keys, ttl_seconds: int = 60) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.ttl_seconds = ttl_seconds
+
+    async def get(self, token_digest: str) -> Account | None:
+        """The cached account of a token, or None."""
+        raw = await self.redis.get(self.keys.token_cache(token_digest))
+        if raw is None:
+            return None
+        doc = json.loads(raw)
+        return Account(
+            int(doc["id"]),
+            doc["email"],
+            Role(doc["role"]),
+            _time(doc["created_at"]),
+            None,
+            _time(doc["last_login_at"]) if doc["last_login_at"] else None,
+        )
+
+    async def put(self, token_digest: str, account: Account, expires_at: datetime | None) -> None:
+        """Remember a live token's account."""
+        ttl = self.ttl_seconds
+        if expires_at is not None:
+            ttl = min(ttl, int((expires_at - utcnow()).total_seconds()))
+        if ttl <= 0:
+            return
+        doc = {
+            "id": account.id,
+            "email": account.email,
+            "role": account.role.value,
+            "created_at": account.created_at.isoformat(),
+            "last_login_at": account.last_login_at.isoformat() if account.last_login_at else None,
+        }
+        await self.redis.set(self.keys.token_cache(token_digest), json.dumps(doc), ex=ttl)
+
+    async def forget(self, *token_digests: str) -> None:
+        """Drop cached tokens."""
+        if token_digests:
+            await self.redis.delete(*(self.keys.token_cache(d) for d in token_digests))
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 class TokenService:
     """Creates, lists, revokes and checks personal API tokens."""
 
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, cache: TokenCache | None = None) -> None:
         self.database = database
+        self.cache = cache
 
     def _create(self, user_id: int, name: str, ttl_days: int | None) -> tuple[str, TokenInfo]:
         name = name.strip()
@@ -78,19 +136,31 @@ class TokenService:
         """The account's tokens, revoked ones included."""
         return await asyncio.to_thread(self._list, user_id)
 
-    def _revoke(self, user_id: int, token_id: int) -> TokenInfo:
+    def _revoke(self, user_id: int, token_id: int) -> tuple[TokenInfo, str]:
         with self.database.transaction() as session:
             record = session.get(ApiToken, token_id)
             if record is None or record.user_id != user_id:
                 raise NotFoundError(f"no token {token_id} for this account")
             record.revoked_at = record.revoked_at or utcnow()
-            return TokenInfo.of(record)
+            return TokenInfo.of(record), record.token_hash
 
     async def revoke(self, user_id: int, token_id: int) -> TokenInfo:
         """Revoke one of the account's tokens; it stops working at once."""
-        return await asyncio.to_thread(self._revoke, user_id, token_id)
+        info, token_digest = await asyncio.to_thread(self._revoke, user_id, token_id)
+        if self.cache is not None:
+            await self.cache.forget(token_digest)
+        return info
 
-    def _authenticate(self, token: str) -> Account | None:
+    def _digests_of(self, user_id: int) -> tuple[str, ...]:
+        with self.database.transaction() as session:
+            return tuple(session.scalars(select(ApiToken.token_hash).where(ApiToken.user_id == user_id)))
+
+    async def forget_account(self, user_id: int) -> None:
+        """Drop every cached token of an account (after disabling it)."""
+        if self.cache is not None:
+            await self.cache.forget(*await asyncio.to_thread(self._digests_of, user_id))
+
+    def _authenticate(self, token: str) -> tuple[Account, datetime | None] | None:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         now = utcnow()
@@ -107,8 +177,19 @@ class TokenService:
                 return None
             if record.last_used_at is None or now - record.last_used_at > LAST_USED_RESOLUTION:
                 record.last_used_at = now
-            return Account.of(user)
+            return Account.of(user), record.expires_at
 
     async def authenticate(self, token: str) -> Account | None:
         """The account owning a live token, or None for unknown, revoked, expired or disabled."""
-        return await asyncio.to_thread(self._authenticate, token)
+        token_digest = digest(token)
+        if self.cache is not None:
+            cached = await self.cache.get(token_digest)
+            if cached is not None:
+                return cached
+        found = await asyncio.to_thread(self._authenticate, token)
+        if found is None:
+            return None
+        account, expires_at = found
+        if self.cache is not None:
+            await self.cache.put(token_digest, account, expires_at)
+        return account
