@@ -33,8 +33,13 @@ class Up:
     def __init__(self, data_dir: Path) -> None:
         self.port = free_port()
         self.env = corral_env(data_dir)
+        # A session of its own, like a terminal's foreground job: Ctrl-C can then reach the whole group.
         self.process = subprocess.Popen(
-            [*CORRAL, "up", "--port", str(self.port)], env=self.env, stderr=subprocess.PIPE, text=True
+            [*CORRAL, "up", "--port", str(self.port)],
+            env=self.env,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
         )
         deadline = time.monotonic() + 30
         while True:
@@ -153,3 +158,27 @@ def test_bad_setting_is_reported_not_raised(tmp_path: Path) -> None:
 def test_worker_refuses_unknown_queue(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["worker", "--queue", "nope", "--data-dir", str(tmp_path)])
     assert result.exit_code == 2 and "unknown queue(s) nope" in result.output
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_ctrl_c_lets_the_active_job_finish_before_the_server_stops(tmp_path: Path, up: Up) -> None:
+    data_dir = tmp_path / "data"
+    # Given `corral up` running a 2-second job
+    payload = {"workflowId": "w", "runId": "r1", "stepId": "s", "action": "delay", "params": {"ms": 2000}}
+    assert run(data_dir, "enqueue", "workflow.step", "--data", json.dumps(payload)).returncode == 0
+    deadline = time.monotonic() + 20
+    while json.loads(run(data_dir, "queues", "--json").stdout)["queues"]["workflows"]["active"] != 1:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.1)
+    # When Ctrl-C reaches the whole process group, as in a terminal
+    os.killpg(up.process.pid, signal.SIGINT)
+    _, stderr = up.process.communicate(timeout=60)
+    # Then Corral exits cleanly after the job completed (the server outlived the workers' shutdown)
+    assert up.process.returncode == 0, stderr
+    again = Up(data_dir)
+    try:
+        counts = json.loads(run(data_dir, "queues", "--json").stdout)["queues"]["workflows"]
+        assert counts["completed"] == 1 and counts["active"] == 0, counts
+    finally:
+        again.stop()

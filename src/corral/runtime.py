@@ -101,9 +101,11 @@ class Runtime:
             await stop.wait()
             logger.info("shutting down: waiting up to %.0fs for active jobs", self.settings.shutdown_grace_seconds)
         finally:
+            # The handlers stay installed while closing: a second signal (Ctrl-C reaches the whole process group,
+            # then `corral up` forwards SIGTERM) must not kill the process while its jobs finish.
+            await self.close()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
-            await self.close()
 
     @property
     def active_jobs(self) -> int:

