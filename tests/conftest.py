@@ -1,8 +1,17 @@
-"""Shared fixtures: one real Valkey per test session (Corral's own launcher), flushed before each test."""
+"""Shared fixtures: one real Valkey per test session (Corral's own launcher), flushed before each test.
+
+Every test also gets its own key prefix (so a consumer left by another test can never take its jobs), owns the
+processes it starts (killed, and the test failed, if any outlives it) and has its leaked connections reported
+as its own failure (garbage is collected at its teardown).
+"""
 
 from __future__ import annotations
 
+import gc
+import itertools
+import os
 import tempfile
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +30,10 @@ from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
+
+from owned_processes import TAG_VARIABLE, ProcessGroup, leftovers
+
+_test_numbers = itertools.count(1)
 
 
 @pytest.fixture(scope="session")
@@ -42,11 +55,39 @@ def _flush(valkey_url: str) -> None:
     client.close()
 
 
+@pytest.fixture(autouse=True)
+def _own_test(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A key prefix and a process tag of this test's own; its leftover processes and connections fail it."""
+    number = next(_test_numbers)
+    tag = f"{os.getpid()}-{number}"
+    monkeypatch.setenv("CORRAL_KEY_PREFIX", f"t{number}")
+    monkeypatch.setenv(TAG_VARIABLE, tag)
+    yield
+    left = leftovers(tag, grace_seconds=15)
+    # Connections this test left open warn when collected: collect now, so the warning fails this test.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        gc.collect()
+    if left:
+        pytest.fail(f"{request.node.nodeid} left processes running (now killed): " + "; ".join(left), pytrace=False)
+
+
+@pytest.fixture
+def processes() -> Iterator[ProcessGroup]:
+    """Factory: start subprocesses this test owns; each is killed, with its process group, when the test ends."""
+    group = ProcessGroup()
+    try:
+        yield group
+    finally:
+        group.close()
+
+
 @pytest.fixture
 def settings(tmp_path: Path, valkey_url: str) -> Settings:
     """Development settings pointing at the session's Valkey, with a private data directory."""
     return Settings(
         redis_url=valkey_url,
+        key_prefix=os.environ["CORRAL_KEY_PREFIX"],
         data_dir=tmp_path / "data",
         shutdown_grace_seconds=5,
         dlq_sweep_interval_seconds=0.5,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import Field
 
 from corral.contracts.base import JobContract, JobType, QueueConfig, Registry, Retention
+from corral.keys import Keys
 
 
 class Echo(JobContract):
@@ -52,3 +54,8 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0,
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value {result!r})")
         await asyncio.sleep(interval)
+
+
+def prefixed_keys() -> Keys:
+    """Corral's keys under this test's own prefix (set per test by the `_own_test` fixture)."""
+    return Keys(os.environ["CORRAL_KEY_PREFIX"])

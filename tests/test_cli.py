@@ -7,8 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -17,6 +17,9 @@ from typer.testing import CliRunner
 
 from corral.cli import app
 from corral.server import free_port
+from workers.messaging_peers import WebhookReceiver
+
+from owned_processes import OutputWatcher, ProcessGroup
 
 CORRAL = [sys.executable, "-m", "corral"]
 
@@ -28,48 +31,42 @@ def corral_env(data_dir: Path) -> dict[str, str]:
 
 
 class Up:
-    """A running `corral up` process."""
+    """A running `corral up` process, owned by the test (killed with its group if the test ends first)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, processes: ProcessGroup, data_dir: Path, **settings: str) -> None:
+        self.processes = processes
         self.port = free_port()
-        self.env = corral_env(data_dir)
+        self.env = {**corral_env(data_dir), **settings}
         # A session of its own, like a terminal's foreground job: Ctrl-C can then reach the whole group.
-        self.process = subprocess.Popen(
-            [*CORRAL, "up", "--port", str(self.port)],
-            env=self.env,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
+        self.process = processes.spawn(
+            [*CORRAL, "up", "--port", str(self.port)], env=self.env, stderr=subprocess.PIPE, text=True
         )
-        deadline = time.monotonic() + 30
+        assert self.process.stderr is not None
+        self.output = OutputWatcher(self.process.stderr)
+        deadline = time.monotonic() + 120
         while True:
             try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=5).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(
-                    f"corral up did not come up: {self.process.stderr.read() if self.process.stderr else ''}"
-                )
+                raise AssertionError(f"corral up did not come up: {self.output.text()[-4_000:]}")
             time.sleep(0.2)
 
     def stop(self) -> tuple[int, str]:
         self.process.send_signal(signal.SIGTERM)
-        _, stderr = self.process.communicate(timeout=60)
-        return self.process.returncode, stderr
+        code = self.process.wait(timeout=120)
+        return code, self.output.text()
 
 
 def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CORRAL, *args], env=corral_env(data_dir), capture_output=True, text=True, timeout=60)
+    return subprocess.run([*CORRAL, *args], env=corral_env(data_dir), capture_output=True, text=True, timeout=120)
 
 
 @pytest.fixture
-def up(tmp_path: Path) -> Iterator[Up]:
-    process = Up(tmp_path / "data")
-    yield process
-    if process.process.poll() is None:
-        process.stop()
+def up(tmp_path: Path, processes: ProcessGroup) -> Up:
+    return Up(processes, tmp_path / "data")
 
 
 @pytest.mark.slow
@@ -97,7 +94,7 @@ def test_up_serves_health_and_a_restart_keeps_waiting_jobs(tmp_path: Path, up: U
     code, stderr = up.stop()
     assert code == 0, stderr
     assert not (data_dir / "run" / "redis-url").exists()
-    again = Up(data_dir)
+    again = Up(up.processes, data_dir)
     try:
         # Then the five jobs are still there
         result = run(data_dir, "queues", "--json")
@@ -161,24 +158,34 @@ def test_worker_refuses_unknown_queue(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(120)
-def test_ctrl_c_lets_the_active_job_finish_before_the_server_stops(tmp_path: Path, up: Up) -> None:
+@pytest.mark.timeout(300)
+def test_ctrl_c_lets_the_active_job_finish_before_the_server_stops(tmp_path: Path, processes: ProcessGroup) -> None:
     data_dir = tmp_path / "data"
-    # Given `corral up` running a 2-second job
-    payload = {"workflowId": "w", "runId": "r1", "stepId": "s", "action": "delay", "params": {"ms": 2000}}
-    assert run(data_dir, "enqueue", "workflow.step", "--data", json.dumps(payload)).returncode == 0
-    deadline = time.monotonic() + 20
-    while json.loads(run(data_dir, "queues", "--json").stdout)["queues"]["workflows"]["active"] != 1:
-        assert time.monotonic() < deadline, "the job never started"
-        time.sleep(0.1)
-    # When Ctrl-C reaches the whole process group, as in a terminal
-    os.killpg(up.process.pid, signal.SIGINT)
-    _, stderr = up.process.communicate(timeout=60)
+    with WebhookReceiver() as receiver:
+        # Given `corral up` running a job that lasts until the test lets it end: a webhook whose receiver holds
+        # the request open
+        receiver.script["/held"] = [200]
+        receiver.gate = threading.Event()
+        settings = {"CORRAL_WEBHOOK_ALLOW_PRIVATE": "true", "CORRAL_WEBHOOK_TIMEOUT_SECONDS": "120"}
+        up = Up(processes, data_dir, **settings)
+        payload = {"pluginId": "p", "url": receiver.url("/held"), "event": "ping"}
+        assert run(data_dir, "enqueue", "plugin.webhook", "--data", json.dumps(payload)).returncode == 0
+        deadline = time.monotonic() + 120
+        while not receiver.deliveries:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        # When Ctrl-C reaches the whole process group, as in a terminal
+        os.killpg(up.process.pid, signal.SIGINT)
+        # And the job ends only once the worker has stopped taking new jobs
+        up.output.wait_for("queue plugins: taking no new jobs", timeout=120)
+        receiver.gate.set()
+        code = up.process.wait(timeout=120)
     # Then Corral exits cleanly after the job completed (the server outlived the workers' shutdown)
-    assert up.process.returncode == 0, stderr
-    again = Up(data_dir)
+    assert code == 0, up.output.text()
+    assert len(receiver.deliveries) == 1
+    again = Up(processes, data_dir)
     try:
-        counts = json.loads(run(data_dir, "queues", "--json").stdout)["queues"]["workflows"]
+        counts = json.loads(run(data_dir, "queues", "--json").stdout)["queues"]["plugins"]
         assert counts["completed"] == 1 and counts["active"] == 0, counts
     finally:
         again.stop()

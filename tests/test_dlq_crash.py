@@ -1,72 +1,78 @@
-"""DLQ exactly-once: worker processes SIGKILLed at random points never lose or double a dead job."""
+"""DLQ exactly-once: worker processes SIGKILLed at random points never lose or double a dead job.
+
+Bounded by count, not by the machine's speed: each of the ten kills hits a worker that has shown it works (it is
+ready and has taken a random number of the cycle's jobs), and the next cycle waits for its replacement to be ready.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import random
-import signal
-import subprocess
 import sys
 from pathlib import Path
+from subprocess import DEVNULL, Popen
 
 import pytest
+from redis.asyncio import Redis
 
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.keys import Keys
 
+from owned_processes import ProcessGroup
+from processes.test_worker import ready_key, taken_key
 from support import eventually, make_registry
 
 WORKER = Path(__file__).parent / "processes" / "test_worker.py"
-JOBS = 400
-
-
-def spawn(url: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, str(WORKER), url, "fail"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+KILLS = 10
+BATCH = 40
+JOBS = KILLS * BATCH
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(180)
-async def test_sigkill_at_random_points_keeps_dlq_equal_to_failed_jobs(valkey_url, make_producer, redis_client) -> None:
-    # Given hundreds of jobs that will all fail, and two worker processes
-    keys = Keys("corral")
-    registry = make_registry(attempts=2, backoff_ms=5)
-    producer = make_producer(registry)
-    ids = await producer.enqueue_bulk([("test.echo", {"value": i}) for i in range(JOBS)])
-    workers = [spawn(valkey_url), spawn(valkey_url)]
-    engine = Engine(valkey_url, keys)
+@pytest.mark.timeout(900)
+async def test_sigkill_at_random_points_keeps_dlq_equal_to_failed_jobs(
+    valkey_url: str, make_producer, redis_client: Redis, engine: Engine, keys: Keys, processes: ProcessGroup
+) -> None:
+    def spawn() -> Popen[bytes]:
+        return processes.spawn([sys.executable, str(WORKER), valkey_url, "fail"], stdout=DEVNULL, stderr=DEVNULL)
+
+    async def taken(worker: Popen[bytes]) -> int:
+        return int(await redis_client.hget(taken_key(keys.prefix), str(worker.pid)) or 0)
+
+    async def all_ready() -> bool:
+        return all([await redis_client.sismember(ready_key(keys.prefix), str(w.pid)) for w in workers])
+
+    async def unfinished() -> int:
+        counts = await engine.counts("work")
+        return counts["waiting"] + counts["active"] + counts["delayed"]
+
+    producer = make_producer(make_registry(attempts=2, backoff_ms=5))
+    workers = [spawn(), spawn()]
     rng = random.Random(20261128)
-    kills = 0
-    try:
-        # When workers are SIGKILLed at random moments and replaced, until every job has died
-        while True:
-            counts = await engine.counts("work")
-            if counts["waiting"] + counts["active"] + counts["delayed"] == 0:
-                break
-            await asyncio.sleep(rng.uniform(0.02, 0.25))
-            victim = rng.randrange(len(workers))
-            workers[victim].send_signal(signal.SIGKILL)
-            workers[victim].wait()
-            kills += 1
-            workers[victim] = spawn(valkey_url)
-        assert kills >= 5
-        # Then, once the sweepers have run, there is exactly one DLQ entry per failed job
-        dlq = DeadLetterStore(redis_client, keys)
-        await eventually(lambda: _settled(dlq, engine), timeout=20)
-        entries = await dlq.recent(limit=JOBS * 2)
-        assert sorted(e.job_id for e in entries) == sorted(ids)
-        assert (await engine.counts("work"))["failed"] == JOBS
-    finally:
-        for worker in workers:
-            worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-        await engine.close()
+    ids: list[str] = []
+    for cycle in range(KILLS):
+        # Given two worker processes that are both consuming
+        await eventually(all_ready, timeout=120)
+        # When a batch of jobs that all fail arrives, and one worker is SIGKILLed once it has taken some of them
+        batch = [("test.echo", {"value": cycle * BATCH + n}) for n in range(BATCH)]
+        ids += await producer.enqueue_bulk(batch)
+        victim = rng.randrange(len(workers))
+        wanted = await taken(workers[victim]) + rng.randint(1, 15)
+
+        async def reached(worker: Popen[bytes] = workers[victim], wanted: int = wanted) -> bool:
+            # The victim took its share, or the batch ended without it (the kill still hits a working process).
+            return await taken(worker) >= wanted or await unfinished() == 0
+
+        await eventually(reached, timeout=120)
+        processes.kill(workers[victim])
+        workers[victim] = spawn()
+    # Then, once the jobs stalled by the kills are recovered and the sweepers have run, there is exactly one DLQ
+    # entry per failed job
+    dlq = DeadLetterStore(redis_client, keys)
+    await eventually(lambda: _settled(dlq, engine), timeout=300, interval=0.2)
+    entries = await dlq.recent(limit=JOBS * 2)
+    assert sorted(e.job_id for e in entries) == sorted(ids)
+    assert (await engine.counts("work"))["failed"] == JOBS
 
 
 async def _settled(dlq: DeadLetterStore, engine: Engine) -> bool:

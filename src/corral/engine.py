@@ -473,6 +473,9 @@ class QueueConsumer:
         # cannot block for fractions of a second and rounds every wait up to 1 s: retries and delayed jobs
         # then start up to a second late. Reading the version restores sub-second waits.
         await worker.blockingRedisConnection.getRedisVersion()
+        # bullmq names its connections as the first step of run(); a close() arriving during that step resets the
+        # pool under the call, which then fails and leaves its connection open. Name them here, before run().
+        await worker._ensure_client_names()
         worker.on("stalled", self._stalled)
         worker.on("error", self._error)
         self._worker = worker
@@ -486,6 +489,8 @@ class QueueConsumer:
         # Pause first: bullmq's close() leaves its run loop, and with it the lock renewal, while jobs are still
         # active, so a job outliving its lock would be taken for stalled. Pausing waits with renewal running.
         pausing = asyncio.create_task(worker.pause())
+        await asyncio.sleep(0)  # pause() stops fetching before its first await
+        logger.info("queue %s: taking no new jobs; %d still active", self.queue, len(worker.jobs))
         done, _ = await asyncio.wait({pausing}, timeout=grace_seconds)
         if not done:
             logger.warning(

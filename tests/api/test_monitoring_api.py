@@ -43,7 +43,13 @@ def system_worker(settings: Settings, valkey_url: str) -> Iterator[subprocess.Po
     """A real `corral worker --queue system` process with fast monitoring settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
     env.update({f"CORRAL_{name.upper()}": str(value) for name, value in FAST.items()})
-    env.update({"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(settings.data_dir)})
+    env.update(
+        {
+            "CORRAL_REDIS_URL": valkey_url,
+            "CORRAL_DATA_DIR": str(settings.data_dir),
+            "CORRAL_KEY_PREFIX": settings.key_prefix,
+        }
+    )
     process = subprocess.Popen([sys.executable, "-m", "corral", "worker", "--queue", "system"], env=env)
     yield process
     process.send_signal(signal.SIGTERM)

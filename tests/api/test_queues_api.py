@@ -6,15 +6,16 @@ import asyncio
 
 from corral.contracts import EnqueueOptions, default_registry
 from corral.engine import Engine
-from corral.keys import Keys
 from corral.producer import Producer
 from corral.security.audit import AuditTrail
 from corral.store import Database
 
+from support import prefixed_keys
+
 
 def enqueue(url: str, *items: tuple[str, dict, EnqueueOptions | None]) -> list[str]:
     async def run() -> list[str]:
-        engine = Engine(url, Keys("corral"))
+        engine = Engine(url, prefixed_keys())
         try:
             producer = Producer(engine, default_registry())
             return [await producer.enqueue(name, payload, options) for name, payload, options in items]
@@ -170,7 +171,7 @@ def test_enqueue_through_the_api_publishes_a_queued_event(live_api, valkey_url) 
     async def latest() -> list:
         redis = Redis.from_url(valkey_url, decode_responses=True)
         try:
-            return await EventBus(redis, Keys("corral")).latest()
+            return await EventBus(redis, prefixed_keys()).latest()
         finally:
             await redis.aclose()
 

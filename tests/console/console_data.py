@@ -14,9 +14,10 @@ from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.errors import UnrecoverableJobError
 from corral.handlers import JobContext
-from corral.keys import Keys
 from corral.settings import Settings
 from dlq.dlq_peers import DeadJobs
+
+from support import prefixed_keys
 
 SCRIPT = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">'
 
@@ -61,9 +62,9 @@ class DeadLetters:
     def __init__(self, background: LoopThread, redis_url: str) -> None:
         self.background = background
         self.redis = Redis.from_url(redis_url, decode_responses=True)
-        self.engine = Engine(redis_url, Keys("corral"))
-        self.service = DlqService(self.redis, Keys("corral"), self.engine, default_registry())
-        self.jobs = DeadJobs(self.redis, self.service, Keys("corral"))
+        self.engine = Engine(redis_url, prefixed_keys())
+        self.service = DlqService(self.redis, prefixed_keys(), self.engine, default_registry())
+        self.jobs = DeadJobs(self.redis, self.service, prefixed_keys())
 
     def add(self, name: str, data: dict[str, Any], reason: str, **kwargs: Any) -> str:
         return self.background.run(self.jobs.add(name, data, reason, **kwargs))

@@ -20,6 +20,8 @@ from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.keys import Keys
 
+from support import prefixed_keys
+
 HOUR_MS = 3_600_000
 
 
@@ -162,9 +164,9 @@ class Seeder:
     def __init__(self, valkey_url: str) -> None:
         self.loop = asyncio.new_event_loop()
         self.redis = Redis.from_url(valkey_url, decode_responses=True)
-        self.engine = Engine(valkey_url, Keys("corral"))
-        self.service = DlqService(self.redis, Keys("corral"), self.engine, default_registry())
-        self.jobs = DeadJobs(self.redis, self.service, Keys("corral"))
+        self.engine = Engine(valkey_url, prefixed_keys())
+        self.service = DlqService(self.redis, prefixed_keys(), self.engine, default_registry())
+        self.jobs = DeadJobs(self.redis, self.service, prefixed_keys())
 
     def add(self, name: str, data: dict[str, Any], reason: str, **kwargs: Any) -> str:
         return self.loop.run_until_complete(self.jobs.add(name, data, reason, **kwargs))

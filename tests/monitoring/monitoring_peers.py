@@ -44,6 +44,7 @@ PROCESS = Path(__file__).with_name("monitored_worker_process.py")
 def spawn_worker(valkey_url: str, queues: str, **settings: object) -> subprocess.Popen[bytes]:
     """A real worker process (runtime and monitoring observer) consuming `queues`, with fast monitoring settings."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
+    env["CORRAL_KEY_PREFIX"] = os.environ["CORRAL_KEY_PREFIX"]  # the test's own prefix
     for name, value in {**FAST, **settings}.items():
         env[f"CORRAL_{name.upper()}"] = str(value)
     return subprocess.Popen([sys.executable, str(PROCESS), valkey_url, queues], env=env)

@@ -54,7 +54,13 @@ def seed(valkey_url: str, settings: Settings) -> int:
 
 def cli(valkey_url: str, data_dir: Path, *args: str) -> tuple[int, str, str]:
     env = {key: None for key in os.environ if key.startswith("CORRAL_")}
-    env.update({"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(data_dir)})
+    env.update(
+        {
+            "CORRAL_REDIS_URL": valkey_url,
+            "CORRAL_DATA_DIR": str(data_dir),
+            "CORRAL_KEY_PREFIX": os.environ["CORRAL_KEY_PREFIX"],
+        }
+    )
     result = CliRunner().invoke(app, ["monitoring", *args], env=env)
     return result.exit_code, result.stdout, result.stderr
 

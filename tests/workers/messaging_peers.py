@@ -220,13 +220,15 @@ class WebhookReceiver:
     """An HTTP server on 127.0.0.1 that records POSTs, verifies their signature and answers scripted statuses.
 
     `script[path]` is a list of statuses answered in turn (the last repeats); unknown paths answer 404.
-    With a secret, a request whose signature does not verify gets 401.
+    With a secret, a request whose signature does not verify gets 401. With a `gate`, each request is recorded at
+    once but answered only when the gate is set (a delivery held for as long as a test needs).
     """
 
     def __init__(self, secret: str | None = None) -> None:
         self.secret = secret
         self.script: dict[str, list[int]] = {}
         self.deliveries: list[Delivery] = []
+        self.gate: threading.Event | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -235,6 +237,8 @@ class WebhookReceiver:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 valid = receiver.verify(headers, body)
                 receiver.deliveries.append(Delivery(self.path, headers, body, valid))
+                if receiver.gate is not None:
+                    receiver.gate.wait(timeout=600)
                 statuses = receiver.script.get(self.path, [404])
                 status = statuses.pop(0) if len(statuses) > 1 else statuses[0]
                 if receiver.secret is not None and not valid:
@@ -266,6 +270,8 @@ class WebhookReceiver:
         return self
 
     def __exit__(self, *_: object) -> None:
+        if self.gate is not None:
+            self.gate.set()
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(timeout=5)
