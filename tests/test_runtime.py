@@ -6,6 +6,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from corral.contracts.base import EnqueueOptions, JobType, QueueConfig, RateLimit, Registry
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
@@ -257,3 +259,45 @@ async def test_rate_limited_queue_keeps_going_at_its_limit(start_runtime, make_p
 
 async def _all(engine: Engine, ids: list[str], state: str) -> bool:
     return all([await state_of(engine, job_id) == state for job_id in ids])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+async def test_rate_limited_queue_with_a_backlog_drains_at_its_rate_over_long_windows(
+    start_runtime, make_producer, engine
+) -> None:
+    # Given a queue limited to 2 jobs per 12 s, a window longer than bullmq's 10 s longest block, and a backlog of 6
+    # (bullmq's clients timed the blocking wait out client-side and backed off up to 20 s per retry: the queue then
+    # ran at a fraction of its rate until something else woke it)
+    registry = Registry()
+    registry.add_queue(QueueConfig("work", concurrency=5, rate_limit=RateLimit(max_jobs=2, per_ms=12_000)))
+    registry.add_queue(QueueConfig("dlq"))
+    registry.add_job(JobType("test.echo", "work", "test-worker", Echo))
+    starts: dict[str, list[float]] = {}
+    await start_runtime(registry, echo_handlers(starts))
+    producer = make_producer(registry)
+    ids = [await producer.enqueue("test.echo", {"value": n}) for n in range(6)]
+    # When nothing else is enqueued, then all six run, two per window, the windows one after the other
+    await eventually(lambda: _all(engine, ids, "completed"), timeout=120, interval=0.2)
+    times = sorted(t for job_times in starts.values() for t in job_times)
+    assert all(sum(1 for t in times if first <= t < first + 11.9) <= 2 for first in times)
+    # The limit is kept, not under-run: the third window opens within a few seconds of its due time
+    assert times[-1] - times[0] < 2 * 12 + 6, [round(t - times[0], 2) for t in times]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_an_idle_worker_keeps_its_blocking_wait_and_takes_a_new_job_at_once(
+    start_runtime, make_producer, engine, redis_client
+) -> None:
+    # Given a worker that has been idle for longer than two of bullmq's 5 s drain waits
+    await start_runtime(make_registry(), echo_handlers())
+    await asyncio.sleep(11)
+    # Then its blocking connection is the one it opened: the wait ended on the server's answer, never on a
+    # client-side timeout followed by a reconnect and a back-off (during which a new job waited seconds)
+    blocked = [c for c in await redis_client.client_list() if c.get("cmd") in {"bzpopmin", "bzpopmax"}]
+    assert blocked, "no worker is waiting for jobs"
+    assert all(int(c["age"]) >= 10 for c in blocked), blocked
+    # And a job enqueued now runs
+    job_id = await make_producer(make_registry()).enqueue("test.echo", {"value": 1})
+    await eventually(lambda: _is(engine, job_id, "completed"), timeout=60)

@@ -21,6 +21,8 @@ from bullmq import Job, Queue, Worker
 from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
 from bullmq.flow_producer import MinimalQueue
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
 from corral.dlq.store import DeadLetterStore
@@ -33,6 +35,32 @@ BACKOFF_TYPE = "corral-exponential"
 MAX_DELAY_MS = 365 * 86_400_000
 MAX_PRIORITY = 2_097_152
 JOB_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
+
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+
+def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Give bullmq's own clients Corral's connection policy, before their first command.
+
+    bullmq builds its clients with redis-py's default socket timeout and 20 retries backing off up to 20 s on any
+    timeout. The worker's BZPOPMIN waits as long as that socket timeout (5 s), so an idle worker's wait timed out
+    client-side, was retried after a back-off, and a job that arrived meanwhile waited 1-6 s to start; and a
+    producer facing a dead server blocked for minutes. Here: no socket timeout (a blocking wait ends on the
+    server's answer; dead peers are found by keep-alive and health checks), a bounded connect timeout, and three
+    quick retries for a connection that died in the pool.
+    """
+    for connection in (getattr(backend, "connection", None), getattr(backend, "blocking_connection", None)):
+        if connection is None:
+            continue
+        client = connection.conn
+        client.connection_pool.connection_kwargs.update(
+            socket_timeout=None,
+            socket_connect_timeout=connect_timeout,
+            socket_keepalive=True,
+            health_check_interval=30,
+        )
+        client.set_retry(Retry(ExponentialBackoff(cap=0.5, base=0.05), 3))
 
 
 def backoff_delay(attempts_made: int, base_ms: int, jitter: float, rng: Callable[[], float] = random.random) -> int:
@@ -139,6 +167,7 @@ class Engine:
         queue = self._queues.get(name)
         if queue is None:
             queue = Queue(name, {"connection": self.redis_url, "prefix": self.keys.bullmq_prefix})
+            _tune_connections(queue.backend)
             self._queues[name] = queue
         return queue
 
@@ -442,6 +471,8 @@ class QueueConsumer:
             "lockDuration": lock_duration_ms,
             "stalledInterval": stalled_interval_ms,
             "maxStalledCount": max_stalled_count,
+            # After a failed fetch (server gone), try again in a second, not bullmq's 15 s.
+            "runRetryDelay": 1_000,
             "settings": {"backoffStrategy": _backoff_strategy},
             "removeOnComplete": config.keep_completed.as_keep_jobs(),
             "removeOnFail": config.keep_failed.as_keep_jobs(),
@@ -469,6 +500,7 @@ class QueueConsumer:
         """Create the worker and start fetching jobs."""
         worker = _CorralWorker(self.queue, self._run_job, self._worker_opts)
         worker.corral_consumer = self
+        _tune_connections(worker.backend)
         # bullmq 3.4 never reads the server version on the blocking connection, so it assumes the server
         # cannot block for fractions of a second and rounds every wait up to 1 s: retries and delayed jobs
         # then start up to a second late. Reading the version restores sub-second waits.
