@@ -56,14 +56,17 @@ def _flush(valkey_url: str) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _own_test(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _own_test(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """A key prefix and a process tag of this test's own; its leftover processes and connections fail it."""
     number = next(_test_numbers)
     tag = f"{os.getpid()}-{number}"
     monkeypatch.setenv("CORRAL_KEY_PREFIX", f"t{number}")
     monkeypatch.setenv(TAG_VARIABLE, tag)
     yield
-    left = leftovers(tag, grace_seconds=15)
+    # Processes working inside the run's temporary directories are the tests' too (the session's Valkey is not).
+    left = leftovers(tag, grace_seconds=15, working_under=tmp_path_factory.getbasetemp())
     # Connections this test left open warn when collected: collect now, so the warning fails this test.
     with warnings.catch_warnings():
         warnings.simplefilter("error", ResourceWarning)

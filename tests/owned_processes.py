@@ -16,8 +16,12 @@ from typing import IO, Any
 TAG_VARIABLE = "PYTEST_OWNER_TAG"
 
 
-def tagged_processes(tag: str) -> list[int]:
-    """Pids of live (not zombie) processes whose environment carries `TAG_VARIABLE=tag`, except this one."""
+def tagged_processes(tag: str, working_under: Path | None = None) -> list[int]:
+    """Pids of live (not zombie) processes, except this one, whose environment carries `TAG_VARIABLE=tag`, or
+    whose working directory is inside `working_under`.
+
+    The second test is for servers such as Valkey, which overwrite their environment with their process title.
+    """
     marker = f"{TAG_VARIABLE}={tag}".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -28,9 +32,18 @@ def tagged_processes(tag: str) -> list[int]:
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if state != "Z" and marker in environ.split(b"\0"):
+        if state == "Z":
+            continue
+        if marker in environ.split(b"\0") or (working_under is not None and _works_under(entry, working_under)):
             found.append(int(entry.name))
     return found
+
+
+def _works_under(entry: Path, directory: Path) -> bool:
+    try:
+        return Path(os.readlink(entry / "cwd")).is_relative_to(directory)
+    except OSError:
+        return False
 
 
 def describe(pid: int) -> str:
@@ -54,10 +67,10 @@ def kill_all(pids: Sequence[int]) -> None:
             os.kill(pid, signal.SIGKILL)
 
 
-def leftovers(tag: str, grace_seconds: float) -> list[str]:
-    """Wait up to `grace_seconds` for the tagged processes to exit; kill and describe those still alive."""
+def leftovers(tag: str, grace_seconds: float, working_under: Path | None = None) -> list[str]:
+    """Wait up to `grace_seconds` for the test's processes to exit; kill and describe those still alive."""
     deadline = time.monotonic() + grace_seconds
-    while (alive := tagged_processes(tag)) and time.monotonic() < deadline:
+    while (alive := tagged_processes(tag, working_under)) and time.monotonic() < deadline:
         time.sleep(0.05)
     if not alive:
         return []

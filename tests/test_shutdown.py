@@ -49,7 +49,7 @@ async def test_sigterm_lets_the_active_job_finish_then_exits(
     code = await asyncio.to_thread(worker.wait, 60)
     assert code == 0
     assert await _state(engine, job_id) == "completed"
-    assert await _state(engine, later) == "waiting"
+    assert await _state(engine, later) == "waiting", output.text()
 
 
 async def test_active_job_past_the_deadline_is_left_to_stalled_recovery(

@@ -63,7 +63,9 @@ def run_one_job_as_the_owner(base: str) -> None:
             time.sleep(0.2)
 
 
-def stop_with_ctrl_c(process: subprocess.Popen[str], output: OutputWatcher, *, under_make: bool = False) -> None:
+def stop_with_ctrl_c(
+    process: subprocess.Popen[str], output: OutputWatcher, directory: Path, *, under_make: bool = False
+) -> None:
     """Ctrl-C in a terminal: SIGINT to the whole foreground process group; Corral must stop cleanly, leaving nothing.
 
     Under make, make itself reports the interrupt and exits by the signal, so Corral's own last line is the proof.
@@ -76,7 +78,7 @@ def stop_with_ctrl_c(process: subprocess.Popen[str], output: OutputWatcher, *, u
         assert code == 0, output.text()[-4_000:]
     tag = os.environ[TAG_VARIABLE]
     deadline = time.monotonic() + 30
-    while alive := tagged_processes(tag):
+    while alive := tagged_processes(tag, directory):
         assert time.monotonic() < deadline, f"still running after Corral stopped: {alive}"
         time.sleep(0.1)
 
@@ -107,7 +109,7 @@ def test_corral_up_with_the_defaults_in_a_fresh_directory(tmp_path: Path, proces
     assert queues.returncode == 0, queues.stderr
     assert '"completed": 1' in queues.stdout
     # When Ctrl-C reaches it, then it stops the workers, the API and the embedded Valkey and leaves nothing behind
-    stop_with_ctrl_c(up, output)
+    stop_with_ctrl_c(up, output, tmp_path)
     assert not (data / "run" / "redis-url").exists()
 
 
@@ -143,4 +145,4 @@ def test_make_run_from_a_fresh_clone(tmp_path: Path, processes: ProcessGroup) ->
     assert (clone / ".venv" / "bin" / "corral").exists()
     run_one_job_as_the_owner(base)
     # And Ctrl-C stops it all
-    stop_with_ctrl_c(up, output, under_make=True)
+    stop_with_ctrl_c(up, output, tmp_path, under_make=True)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 from corral.connection import redis_client
 from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
+from corral.server import redact_url
 from corral.settings import Settings
 
 app = typer.Typer(
@@ -30,7 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 out = Console(width=160) if not sys.stdout.isatty() else Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped at 80 columns
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -55,7 +57,7 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -300,8 +302,26 @@ async def _demo(
 
 
 def main() -> None:
-    """Entry point of the `corral` console script."""
-    app()
+    """Entry point of the `corral` console script: errors a command did not report become one `error:` line."""
+    from redis.exceptions import RedisError
+
+    from corral.availability import unavailable_reason
+    from corral.connection import resolve_redis_url
+
+    try:
+        app()
+    except RedisError as exc:
+        reason = unavailable_reason(exc) or str(exc)
+        try:
+            where = redact_url(resolve_redis_url(Settings()))
+        except (CorralError, ValidationError):
+            where = "the configured server"
+        err.print(f"[red]error:[/red] cannot use Redis/Valkey at {escape(where)}: {escape(reason)}", highlight=False)
+        sys.exit(EXIT_FAILURE)
+    except OSError as exc:
+        place = f" {exc.filename}" if exc.filename else ""
+        err.print(f"[red]error:[/red] {escape(exc.strerror or str(exc))}:{escape(place)}", highlight=False)
+        sys.exit(EXIT_FAILURE)
 
 
 from corral.cli_dlq import dlq_app  # noqa: E402

@@ -53,3 +53,18 @@ def redis_client(url: str) -> Redis:
     return Redis.from_url(
         url, decode_responses=True, socket_timeout=None, socket_keepalive=True, health_check_interval=30
     )
+
+
+def probe_client(url: str, connect_timeout: float = 1.0) -> Redis:
+    """A client for health probes: one try per command (no retries, so a refused connection says so at once)."""
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=None,
+        socket_connect_timeout=connect_timeout,
+        retry=Retry(NoBackoff(), 0),
+        single_connection_client=True,
+    )

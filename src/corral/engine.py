@@ -7,6 +7,7 @@ the rest of Corral uses the names and types defined below.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -158,16 +159,17 @@ def _record(queue: str, job: Job, state: str) -> JobRecord:
 class Engine:
     """Producer-side access to the queues of one Redis/Valkey server."""
 
-    def __init__(self, redis_url: str, keys: Keys) -> None:
+    def __init__(self, redis_url: str, keys: Keys, *, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
         self.redis_url = redis_url
         self.keys = keys
+        self.connect_timeout = connect_timeout
         self._queues: dict[str, Queue] = {}
 
     def _queue(self, name: str) -> Queue:
         queue = self._queues.get(name)
         if queue is None:
             queue = Queue(name, {"connection": self.redis_url, "prefix": self.keys.bullmq_prefix})
-            _tune_connections(queue.backend)
+            _tune_connections(queue.backend, self.connect_timeout)
             self._queues[name] = queue
         return queue
 
@@ -414,10 +416,48 @@ FailureFn = Callable[[FailureNotice], Awaitable[None]]
 StalledFn = Callable[[str, str], Awaitable[None]]
 
 
+class RepeatedErrorLog:
+    """Logs an error line once, then the same line at most once per `every` seconds with how often it recurred.
+
+    A worker retries a lost server every second on each queue; without this, an outage or a full disk fills the
+    log with the same line many times a second.
+    """
+
+    def __init__(self, every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.every = every
+        self.clock = clock
+        self._seen: dict[str, tuple[float, int]] = {}
+
+    def report(self, line: str) -> None:
+        """Log `line` unless it was logged less than `every` seconds ago (then count it)."""
+        now = self.clock()
+        last = self._seen.get(line)
+        if last is not None and now - last[0] < self.every:
+            self._seen[line] = (last[0], last[1] + 1)
+            return
+        repeats = f" (and {last[1]} more times in the last {now - last[0]:.0f}s)" if last and last[1] else ""
+        logger.error("%s%s", line, repeats)
+        if len(self._seen) > 100:
+            self._seen.clear()
+        self._seen[line] = (now, 0)
+
+
 class _CorralWorker(Worker):  # type: ignore[misc]
     """bullmq's Worker whose jobs die through Corral's atomic move-to-failed-and-capture."""
 
     corral_consumer: QueueConsumer
+    fetching = 0
+
+    async def getNextJob(self, token: str) -> Job | None:
+        # A fetch that failed (its wait was cancelled by pause) is retried by bullmq after `runRetryDelay`; while
+        # paused or closing, that retry must not take a job.
+        if self.paused or self.closing:
+            return None
+        self.fetching += 1
+        try:
+            return await super().getNextJob(token)
+        finally:
+            self.fetching -= 1
 
     async def nextJobFromJobData(self, *args: Any, **kwargs: Any) -> Job | None:
         job = await super().nextJobFromJobData(*args, **kwargs)
@@ -485,6 +525,7 @@ class QueueConsumer:
         self._worker: _CorralWorker | None = None
         self._task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._errors = RepeatedErrorLog()
 
     @property
     def queue(self) -> str:
@@ -521,7 +562,12 @@ class QueueConsumer:
         # Pause first: bullmq's close() leaves its run loop, and with it the lock renewal, while jobs are still
         # active, so a job outliving its lock would be taken for stalled. Pausing waits with renewal running.
         pausing = asyncio.create_task(worker.pause())
-        await asyncio.sleep(0)  # pause() stops fetching before its first await
+        await asyncio.sleep(0)  # pause() stops new fetches before its first await
+        # Fetches already sent may still bring a job (it is then run within the grace period like the others).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                while worker.fetching:
+                    await asyncio.sleep(0.005)
         logger.info("queue %s: taking no new jobs; %d still active", self.queue, len(worker.jobs))
         done, _ = await asyncio.wait({pausing}, timeout=grace_seconds)
         if not done:
@@ -547,7 +593,7 @@ class QueueConsumer:
         task.add_done_callback(self._background.discard)
 
     def _error(self, err: BaseException, *_: Any) -> None:
-        logger.error("queue %s: worker error: %s", self.queue, err)
+        self._errors.report(f"queue {self.queue}: worker error: {err}")
 
     def _view(self, job: Job) -> RunningJob:
         return RunningJob(

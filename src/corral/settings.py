@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
     stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
     worker_processes: int = Field(default=1, ge=1, le=64, description="worker processes `corral up` starts")
+    redis_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="how long a connection attempt to Redis/Valkey may take"
+    )
+    redis_probe_timeout_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="API: Redis must answer its probe this fast, else requests get 503"
+    )
 
     # Accounts, sessions and limits
     owner_email: str = Field(default="owner@example.com", description="email of the owner `corral up` creates first")

@@ -11,17 +11,22 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 
+import redis
 import uvicorn
 
 from corral.api import create_app
-from corral.connection import announce, withdraw
+from corral.connection import announce, announce_file, withdraw
+from corral.errors import ServerError
+from corral.lifetime import DataDirectoryLock, die_with_parent
 from corral.server import EmbeddedValkey, check_server, redact_url
 from corral.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 RESTART_DELAY_SECONDS = 2.0
+SERVER_WATCH_SECONDS = 0.5
 
 
 class WorkerPool:
@@ -35,7 +40,10 @@ class WorkerPool:
         self._stopping = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen([sys.executable, "-m", "corral", "worker"], env=self.env)
+        # A worker whose supervisor is gone is killed: its jobs are recovered as stalled by the next workers.
+        return subprocess.Popen(
+            [sys.executable, "-m", "corral", "worker"], env=self.env, preexec_fn=die_with_parent(signal.SIGKILL)
+        )
 
     def start(self) -> None:
         """Start `count` worker processes."""
@@ -86,23 +94,96 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def take_over_stale_server(settings: Settings) -> None:
+    """Stop an embedded Valkey an earlier `corral up` of this data directory left running, and forget its URL.
+
+    Called with the data directory's lock held, so its owner is gone: a server still serving the directory's files
+    would otherwise run beside the new one on the same append-only files.
+    """
+    path = announce_file(settings)
+    url = path.read_text(encoding="utf-8").strip() if path.exists() else ""
+    if url:
+        client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        try:
+            served = client.config_get("dir").get("dir")
+            pid = client.info("server").get("process_id")
+            if served and Path(served).resolve() == settings.valkey_dir.resolve():
+                logger.warning("stopping the embedded Valkey (pid %s) an earlier `corral up` left running", pid)
+                with suppress(redis.RedisError):
+                    client.shutdown()
+                _wait_until_gone(url)
+        except (redis.RedisError, OSError):
+            pass  # nothing answers there any more
+        finally:
+            client.close()
+        logger.info("removed the stale server address %s", path)
+        withdraw(settings)
+    for pid in _valkeys_serving(settings.valkey_dir):
+        logger.warning("stopping Valkey pid %d, still serving %s", pid, settings.valkey_dir)
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        _wait_for_exit(pid)
+
+
+def _wait_until_gone(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            check_server(url, timeout=0.2)
+        except ServerError:
+            return
+        time.sleep(0.1)
+    raise ServerError(f"the Valkey left running at {redact_url(url)} did not stop; stop it, then start again")
+
+
+def _valkeys_serving(directory: Path) -> list[int]:
+    """Pids of server processes whose working directory is `directory` (Linux's /proc; none elsewhere)."""
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if Path(os.readlink(entry / "cwd")) == directory.resolve() and "valkey" in os.readlink(entry / "exe"):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def _wait_for_exit(pid: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise ServerError(f"Valkey pid {pid} did not stop; stop it, then start again")
+
+
 def run_up(settings: Settings, show_first_owner: Callable[[str, str], None]) -> None:
     """Run Corral until SIGTERM/SIGINT: server, migrations, workers and the API; stop them all cleanly.
 
     On the first start, an owner account is created; a generated password goes to `show_first_owner`, never a log.
+    With an embedded server, the data directory is locked for the whole run: one server per data directory.
     """
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM must then unwind through the
     # clean-up below instead of killing the process with the embedded server still running.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     embedded: EmbeddedValkey | None = None
+    lock = DataDirectoryLock(settings.data_dir)
     if settings.redis_url:
         redis_url = settings.redis_url
-        version = check_server(redis_url)
+        version = check_server(redis_url, timeout=settings.redis_connect_timeout_seconds)
         logger.info("using Redis %s at %s", version, redact_url(redis_url))
     else:
-        embedded = EmbeddedValkey(settings.valkey_dir, persist=True)
-        redis_url = embedded.start()
+        lock.acquire()
+        try:
+            take_over_stale_server(settings)
+            embedded = EmbeddedValkey(settings.valkey_dir, persist=True)
+            redis_url = embedded.start()
+        except BaseException:
+            lock.release()
+            raise
         announce(settings, redis_url)
     pool = WorkerPool(settings, redis_url, settings.worker_processes)
     try:
@@ -111,25 +192,48 @@ def run_up(settings: Settings, show_first_owner: Callable[[str, str], None]) -> 
             show_first_owner(settings.owner_email, generated)
         pool.start()
         with suppress(KeyboardInterrupt):
-            asyncio.run(_serve_api(settings, redis_url, pool))
+            asyncio.run(_serve_api(settings, redis_url, pool, embedded))
     finally:
         pool.stop()
         if embedded is not None:
             withdraw(settings)
             embedded.stop()
             logger.info("embedded Valkey stopped; data kept in %s", settings.valkey_dir)
+        lock.release()
 
 
-async def _serve_api(settings: Settings, redis_url: str, pool: WorkerPool) -> None:
+async def watch_server(server: EmbeddedValkey) -> None:
+    """Restart the embedded server on its port and data when it exits on its own, saying so in one line each."""
+    while True:
+        await asyncio.sleep(SERVER_WATCH_SECONDS)
+        code = server.exit_code()
+        if code is None:
+            continue
+        logger.error(
+            "embedded Valkey (pid %s) exited with code %s; restarting it on the same port and data", server.pid, code
+        )
+        while True:
+            try:
+                await asyncio.to_thread(server.start)
+                break
+            except ServerError as exc:
+                logger.error("%s; trying again in %.0fs", exc, RESTART_DELAY_SECONDS)
+                await asyncio.sleep(RESTART_DELAY_SECONDS)
+        logger.warning("embedded Valkey restarted (pid %s); workers and the API reconnect by themselves", server.pid)
+
+
+async def _serve_api(settings: Settings, redis_url: str, pool: WorkerPool, embedded: EmbeddedValkey | None) -> None:
     config = uvicorn.Config(
         create_app(settings, redis_url), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
-    watcher = asyncio.create_task(pool.watch())
+    watchers = [asyncio.create_task(pool.watch())]
+    if embedded is not None:
+        watchers.append(asyncio.create_task(watch_server(embedded)))
     logger.info("Corral is up: API on http://%s:%d (docs at /docs, health at /healthz)", settings.host, settings.port)
     try:
         await server.serve()
     finally:
-        watcher.cancel()
-        with suppress(asyncio.CancelledError):
-            await watcher
+        for watcher in watchers:
+            watcher.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)

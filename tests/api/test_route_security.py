@@ -66,9 +66,10 @@ def test_every_mutation_route_writes_an_audit_row(live_api, settings, valkey_url
 def test_public_routes_are_only_health_and_login(live_api) -> None:
     api = live_api(metrics_token=SecretStr("scrape-token-for-tests"))
     # /metrics authenticates with its own token (tests/api/test_monitoring_api.py covers it)
-    assert PUBLIC_PATHS == frozenset({"/healthz", "/auth/login", "/metrics"})
+    assert PUBLIC_PATHS == frozenset({"/livez", "/healthz", "/auth/login", "/metrics"})
     anonymous = api.anonymous()
     assert anonymous.get("/healthz").status_code == 200
+    assert anonymous.get("/livez").json()["status"] == "ok"
     assert anonymous.get("/metrics").status_code == 401
     assert api.owner().get("/metrics").status_code == 401
     assert anonymous.get("/openapi.json").status_code == 401

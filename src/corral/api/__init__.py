@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 from corral import __version__
 from corral.api.audit import router as audit_router
 from corral.api.auth import router as auth_router
+from corral.api.availability import AvailabilityMiddleware
 from corral.api.context import build_services
 from corral.api.dlq import router as dlq_router
 from corral.api.docs import mount_docs_assets
@@ -44,6 +45,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         api = build_services(settings, redis_url, registry or default_registry())
         app.state.services = api
         app.state.redis = api.redis
+        api.availability.start()
         try:
             async with alert_evaluation(api):
                 yield
@@ -62,6 +64,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
     app.state.settings = settings
     app.state.api_routes = []
     install_error_handlers(app)
+    app.add_middleware(AvailabilityMiddleware)
     for router in (
         health_router,
         auth_router,

@@ -8,7 +8,8 @@ from typing import Any
 from fastapi import Request
 from redis.asyncio import Redis
 
-from corral.connection import redis_client
+from corral.availability import Availability
+from corral.connection import probe_client, redis_client
 from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
@@ -46,10 +47,12 @@ class ApiServices:
     limits: RateLimits
     audit: AuditTrail
     policy: Policy
+    availability: Availability
     extras: dict[str, Any] = field(default_factory=dict)
 
     async def close(self) -> None:
         """Release connections."""
+        await self.availability.stop()
         await self.limits.close()
         await self.engine.close()
         await self.redis.aclose()
@@ -60,7 +63,7 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
     """Every service of an API process, from settings."""
     keys = Keys(settings.key_prefix)
     redis = redis_client(redis_url)
-    engine = Engine(redis_url, keys)
+    engine = Engine(redis_url, keys, connect_timeout=settings.redis_connect_timeout_seconds)
     database = Database(settings.resolved_database_url)
     hooks, publisher = queued_event_hooks(redis, keys, settings)
     api = ApiServices(
@@ -80,6 +83,11 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
         limits=RateLimits(settings, redis_url, keys),
         audit=AuditTrail(database),
         policy=Policy(settings.role_grants),
+        availability=Availability(
+            probe_client(redis_url, settings.redis_probe_timeout_seconds),
+            redis_url,
+            timeout=settings.redis_probe_timeout_seconds,
+        ),
     )
     api.extras["queued_publisher"] = publisher
     return api

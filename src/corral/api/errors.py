@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from corral.availability import as_unavailable
 from corral.errors import (
     AuthenticationError,
     BatchValidationError,
@@ -26,6 +28,8 @@ from corral.errors import (
     PayloadValidationError,
     PermissionDeniedError,
     RateLimitedError,
+    ServerError,
+    ServerUnavailableError,
     UnknownJobError,
 )
 
@@ -48,6 +52,8 @@ STATUS_BY_ERROR: tuple[tuple[type[CorralError], int, str], ...] = (
     (ContractError, 422, "contract violation"),
     (RateLimitedError, 429, "too many requests"),
     (ConfigurationError, 503, "service misconfigured"),
+    (ServerUnavailableError, 503, "Redis/Valkey unavailable"),
+    (ServerError, 503, "Redis/Valkey unusable"),
 )
 
 
@@ -92,9 +98,20 @@ def corral_error_response(exc: CorralError) -> JSONResponse:
                     "RateLimit-Remaining": "0",
                     "RateLimit-Reset": str(exc.retry_after),
                 }
+            if isinstance(exc, ServerUnavailableError):
+                headers = {"Retry-After": str(exc.retry_after)}
             return problem(status, title, str(exc), _field_errors(exc), headers)
     logger.error("unmapped Corral error: %s", exc)
     return problem(400, "request refused", str(exc))
+
+
+def redis_error_response(exc: RedisError, url: str) -> JSONResponse:
+    """503 with the reason when the server cannot be used now (refused, silent, loading, refusing writes); else 500."""
+    unavailable = as_unavailable(exc, url)
+    if unavailable is not None:
+        return corral_error_response(unavailable)
+    logger.error("unexpected Redis error: %s", exc)
+    return problem(500, "internal error", "an unexpected error occurred; it has been logged")
 
 
 def validation_response(exc: RequestValidationError) -> JSONResponse:
@@ -120,6 +137,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem(exc.status_code, str(exc.detail), str(exc.detail), headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(RedisError)
+    async def _redis(request: Request, exc: RedisError) -> JSONResponse:
+        return redis_error_response(exc, getattr(getattr(request.app.state, "services", None), "redis_url", ""))
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -12,9 +12,10 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from corral.api.errors import corral_error_response, problem, validation_response
+from corral.api.errors import corral_error_response, problem, redis_error_response, validation_response
 from corral.api.security import SAFE_METHODS, Principal, Require, client_ip
 from corral.errors import ConfigurationError, CorralError
 from corral.security.audit import AuditEntry
@@ -22,7 +23,7 @@ from corral.security.audit import AuditEntry
 logger = logging.getLogger(__name__)
 
 # `/metrics` is not open: it checks its own bearer token (CORRAL_METRICS_TOKEN), meant for a Prometheus scraper.
-PUBLIC_PATHS = frozenset({"/healthz", "/auth/login", "/metrics"})
+PUBLIC_PATHS = frozenset({"/livez", "/healthz", "/auth/login", "/metrics"})
 
 
 @dataclass
@@ -58,6 +59,8 @@ class CorralRoute(APIRoute):
                 response = validation_response(exc)
             except StarletteHTTPException as exc:
                 response = problem(exc.status_code, str(exc.detail), str(exc.detail))
+            except RedisError as exc:
+                response = redis_error_response(exc, request.app.state.services.redis_url)
             except Exception:
                 logger.exception("unexpected error in %s", action)
                 response = problem(500, "internal error", "an unexpected error occurred; it has been logged")

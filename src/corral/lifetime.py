@@ -1,0 +1,90 @@
+"""Process lifetimes: one `corral up` per data directory, and children that die with the process that started them."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import fcntl
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+
+from corral.errors import DataDirectoryInUseError
+
+logger = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child receive `signum` when its parent dies (Linux); None elsewhere.
+
+    The child checks, after asking, that its parent is still the process that forked it: a parent that died in
+    between would otherwise leave it running forever.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    libc_name = ctypes.util.find_library("c")
+    if libc_name is None:
+        return None
+    parent = os.getpid()
+
+    def arrange() -> None:
+        libc = ctypes.CDLL(libc_name, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+            os._exit(70)
+        if os.getppid() != parent:
+            os._exit(70)
+
+    return arrange
+
+
+class DataDirectoryLock:
+    """An exclusive lock on a data directory, held by the `corral up` that owns its embedded server.
+
+    The kernel drops the lock when the holder dies, however it dies, so a lock that can be taken means no live
+    owner; the file also records the holder's pid for the message a second `corral up` prints.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / "run" / "lock"
+        self._file: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise DataDirectoryInUseError naming the live owner."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(descriptor)
+            raise DataDirectoryInUseError(
+                f"the data directory {self.path.parents[1]} is in use by another `corral up` (pid {holder}); "
+                "stop it first, or give this one another CORRAL_DATA_DIR"
+            ) from None
+        os.ftruncate(descriptor, 0)
+        os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
+        self._file = descriptor
+
+    def release(self) -> None:
+        """Let the data directory go (the file stays; only the kernel lock matters)."""
+        descriptor, self._file = self._file, None
+        if descriptor is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(descriptor, 0)
+            os.close(descriptor)
+
+    def __enter__(self) -> DataDirectoryLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.release()
