@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 from corral.connection import redis_client
 from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
+from corral.keys import Keys
 from corral.server import redact_url
 from corral.settings import Settings
 
@@ -209,7 +210,9 @@ def queues(
     except CorralError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        out.print_json(data={"queues": rows, "dlq": dlq_size})
+        # `bullmq` says how BullMQ code (Node or Python) reaches these queues: `new Queue(name, { prefix })`.
+        bullmq = {"prefix": Keys(settings.key_prefix).bullmq_prefix, "queues": list(rows)}
+        out.print_json(data={"queues": rows, "dlq": dlq_size, "bullmq": bullmq})
         return
     from corral.engine import JOB_STATES
 

@@ -32,7 +32,11 @@ from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
 
-BACKOFF_TYPE = "corral-exponential"
+# BullMQ's built-in exponential backoff, with its `jitter` option, which Node BullMQ workers honour. bullmq's Python
+# port ignores `jitter`, so Corral's workers compute these delays themselves (the same formula, `backoff_delay`).
+BACKOFF_TYPE = "exponential"
+# What jobs enqueued by earlier Corral versions carry; still understood by Corral's workers.
+LEGACY_BACKOFF_TYPE = "corral-exponential"
 MAX_DELAY_MS = 365 * 86_400_000
 MAX_PRIORITY = 2_097_152
 JOB_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
@@ -616,6 +620,10 @@ class QueueConsumer:
         """Fail one attempt: retry with backoff while attempts remain, else move to failed and into the DLQ at once."""
         view = self._view(job)
         if not _is_final(job, err):
+            backoff = job.opts.get("backoff")
+            if isinstance(backoff, dict) and backoff.get("type") == BACKOFF_TYPE and backoff.get("jitter"):
+                # bullmq's Python built-in would drop the jitter: route it to Corral's strategy, which keeps it.
+                job.opts = {**job.opts, "backoff": {**backoff, "type": LEGACY_BACKOFF_TYPE}}
             result = await Job.moveToFailed(job, err, token, fetch_next)
             await self._on_failure(FailureNotice(view, str(err), final=False, retry_delay_ms=int(job.delay or 0)))
             return result
