@@ -68,29 +68,54 @@ DataDir = Annotated[
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log debug details")]
 
 
+def _show_first_owner(email: str, password: str) -> None:
+    out.print(
+        f"\n[bold]First owner account created[/bold]: {escape(email)}\n"
+        f"One-time password, shown only now: [bold]{escape(password)}[/bold]\n"
+        f"Change it with: corral users set-password --email {escape(email)}\n",
+        highlight=False,
+    )
+
+
 @app.command()
 def up(
     host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes to start (default 1)")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes to start (default 1; 0: none)")] = None,
+    api_processes: Annotated[int | None, typer.Option(help="API processes sharing the port (default 1)")] = None,
     data_dir: DataDir = None,
     verbose: Verbose = False,
 ) -> None:
     """Run Corral: an embedded Valkey unless CORRAL_REDIS_URL is set, workers for every queue, and the API."""
-    settings = _settings(host=host, port=port, worker_processes=workers, data_dir=data_dir)
+    settings = _settings(host=host, port=port, worker_processes=workers, api_processes=api_processes, data_dir=data_dir)
     _configure_logging(verbose)
     from corral.supervisor import run_up
 
-    def show_first_owner(email: str, password: str) -> None:
-        out.print(
-            f"\n[bold]First owner account created[/bold]: {email}\n"
-            f"One-time password, shown only now: [bold]{password}[/bold]\n"
-            f"Change it with: corral users set-password --email {email}\n",
-            highlight=False,
-        )
+    try:
+        run_up(settings, _show_first_owner)
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def api(
+    host: Annotated[str | None, typer.Option(help="API bind address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default 8000)")] = None,
+    reuse_port: Annotated[
+        bool, typer.Option("--reuse-port", help="Share the port with other `corral api` processes (SO_REUSEPORT)")
+    ] = False,
+    migrate: Annotated[bool, typer.Option("--migrate/--no-migrate", help="Migrate the SQL store first")] = True,
+    data_dir: DataDir = None,
+    verbose: Verbose = False,
+) -> None:
+    """Run the API, console and realtime gateway alone, on CORRAL_REDIS_URL (or a running `corral up`'s server)."""
+    settings = _settings(host=host, port=port, data_dir=data_dir)
+    _configure_logging(verbose)
+    from corral.connection import resolve_redis_url
+    from corral.supervisor import run_api
 
     try:
-        run_up(settings, show_first_owner)
+        run_api(settings, resolve_redis_url(settings), _show_first_owner, reuse_port=reuse_port, migrate=migrate)
     except CorralError as exc:
         raise _fail(str(exc)) from None
 

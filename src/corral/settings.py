@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     dlq_bulk_rate: int = Field(default=500, ge=1, le=100_000, description="jobs per second of a bulk DLQ task")
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
     stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
-    worker_processes: int = Field(default=1, ge=1, le=64, description="worker processes `corral up` starts")
+    worker_processes: int = Field(default=1, ge=0, le=64, description="worker processes `corral up` starts")
+    api_processes: int = Field(default=1, ge=1, le=64, description="API processes `corral up` serves on its port")
     redis_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, le=300, description="how long a connection attempt to Redis/Valkey may take"
     )

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,10 +30,15 @@ RESTART_DELAY_SECONDS = 2.0
 SERVER_WATCH_SECONDS = 0.5
 
 
-class WorkerPool:
-    """Worker subprocesses, restarted if they die, stopped with SIGTERM and their shutdown grace."""
+class ProcessPool:
+    """Child processes of one kind (`corral worker`, `corral api`), restarted if they die, stopped with SIGTERM.
 
-    def __init__(self, settings: Settings, redis_url: str, count: int) -> None:
+    Each child is killed when its supervisor dies (a parent-death signal), so nothing outlives `corral up`.
+    """
+
+    def __init__(self, kind: str, command: list[str], settings: Settings, redis_url: str, count: int) -> None:
+        self.kind = kind
+        self.command = command
         self.settings = settings
         self.count = count
         self.env = {**os.environ, "CORRAL_REDIS_URL": redis_url, "CORRAL_DATA_DIR": str(settings.data_dir.resolve())}
@@ -40,27 +46,29 @@ class WorkerPool:
         self._stopping = False
 
     def _spawn(self) -> subprocess.Popen[bytes]:
-        # A worker whose supervisor is gone is killed: its jobs are recovered as stalled by the next workers.
         return subprocess.Popen(
-            [sys.executable, "-m", "corral", "worker"], env=self.env, preexec_fn=die_with_parent(signal.SIGKILL)
+            [sys.executable, "-m", "corral", *self.command], env=self.env, preexec_fn=die_with_parent(signal.SIGKILL)
         )
 
     def start(self) -> None:
-        """Start `count` worker processes."""
+        """Start `count` processes."""
         self.processes = [self._spawn() for _ in range(self.count)]
-        logger.info("started %d worker process(es): pids %s", self.count, [p.pid for p in self.processes])
+        if self.count:
+            logger.info("started %d %s process(es): pids %s", self.count, self.kind, [p.pid for p in self.processes])
 
     async def watch(self) -> None:
-        """Restart worker processes that exit while Corral is up."""
+        """Restart processes that exit while Corral is up."""
         while not self._stopping:
             await asyncio.sleep(RESTART_DELAY_SECONDS)
             for index, process in enumerate(self.processes):
                 if process.poll() is not None and not self._stopping:
-                    logger.warning("worker pid %d exited with %s; restarting it", process.pid, process.returncode)
+                    logger.warning(
+                        "%s pid %d exited with %s; restarting it", self.kind, process.pid, process.returncode
+                    )
                     self.processes[index] = self._spawn()
 
     def stop(self) -> None:
-        """SIGTERM every worker, wait for their graceful shutdown, then kill stragglers."""
+        """SIGTERM every process, wait for their graceful shutdown, then kill stragglers."""
         self._stopping = True
         for process in self.processes:
             if process.poll() is None:
@@ -70,9 +78,20 @@ class WorkerPool:
             try:
                 process.wait(timeout=max(deadline - time.monotonic(), 0.1))
             except subprocess.TimeoutExpired:
-                logger.error("worker pid %d did not stop in time; killing it", process.pid)
+                logger.error("%s pid %d did not stop in time; killing it", self.kind, process.pid)
                 process.kill()
                 process.wait()
+
+
+def worker_pool(settings: Settings, redis_url: str) -> ProcessPool:
+    """`corral worker` processes, as many as `worker_processes`."""
+    return ProcessPool("worker", ["worker"], settings, redis_url, settings.worker_processes)
+
+
+def api_pool(settings: Settings, redis_url: str, count: int) -> ProcessPool:
+    """Extra `corral api` processes sharing this process's port (SO_REUSEPORT); the database is migrated already."""
+    command = ["api", "--host", settings.host, "--port", str(settings.port), "--reuse-port", "--no-migrate"]
+    return ProcessPool("API", command, settings, redis_url, count)
 
 
 def prepare_database(settings: Settings) -> str | None:
@@ -185,16 +204,18 @@ def run_up(settings: Settings, show_first_owner: Callable[[str, str], None]) -> 
             lock.release()
             raise
         announce(settings, redis_url)
-    pool = WorkerPool(settings, redis_url, settings.worker_processes)
+    pools = [worker_pool(settings, redis_url), api_pool(settings, redis_url, settings.api_processes - 1)]
     try:
         generated = prepare_database(settings)
         if generated:
             show_first_owner(settings.owner_email, generated)
-        pool.start()
+        for pool in pools:
+            pool.start()
         with suppress(KeyboardInterrupt):
-            asyncio.run(_serve_api(settings, redis_url, pool, embedded))
+            asyncio.run(_serve_api(settings, redis_url, pools, embedded))
     finally:
-        pool.stop()
+        for pool in reversed(pools):
+            pool.stop()
         if embedded is not None:
             withdraw(settings)
             embedded.stop()
@@ -222,18 +243,63 @@ async def watch_server(server: EmbeddedValkey) -> None:
         logger.warning("embedded Valkey restarted (pid %s); workers and the API reconnect by themselves", server.pid)
 
 
-async def _serve_api(settings: Settings, redis_url: str, pool: WorkerPool, embedded: EmbeddedValkey | None) -> None:
+def listening_socket(host: str, port: int, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket for the API; with `reuse_port`, other processes can bind the same port (the kernel then
+    spreads connections over them)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(False)
+    return sock
+
+
+async def serve_api(
+    settings: Settings, redis_url: str, *, reuse_port: bool, watchers: list[asyncio.Task[None]]
+) -> None:
+    """Serve the API (console and gateway included) until told to stop; `watchers` are cancelled after."""
     config = uvicorn.Config(
         create_app(settings, redis_url), host=settings.host, port=settings.port, log_config=None, access_log=False
     )
     server = uvicorn.Server(config)
-    watchers = [asyncio.create_task(pool.watch())]
-    if embedded is not None:
-        watchers.append(asyncio.create_task(watch_server(embedded)))
-    logger.info("Corral is up: API on http://%s:%d (docs at /docs, health at /healthz)", settings.host, settings.port)
+    sock = listening_socket(settings.host, settings.port, reuse_port)
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     finally:
+        sock.close()
         for watcher in watchers:
             watcher.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
+
+
+async def _serve_api(
+    settings: Settings, redis_url: str, pools: list[ProcessPool], embedded: EmbeddedValkey | None
+) -> None:
+    watchers = [asyncio.create_task(pool.watch()) for pool in pools]
+    if embedded is not None:
+        watchers.append(asyncio.create_task(watch_server(embedded)))
+    logger.info("Corral is up: API on http://%s:%d (docs at /docs, health at /healthz)", settings.host, settings.port)
+    await serve_api(settings, redis_url, reuse_port=settings.api_processes > 1, watchers=watchers)
+
+
+def run_api(
+    settings: Settings,
+    redis_url: str,
+    show_first_owner: Callable[[str, str], None],
+    *,
+    reuse_port: bool,
+    migrate: bool,
+) -> None:
+    """`corral api`: the API alone (no workers, no embedded server), until SIGTERM/SIGINT."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    version = check_server(redis_url, timeout=settings.redis_connect_timeout_seconds)
+    logger.info("using Redis %s at %s", version, redact_url(redis_url))
+    if migrate:
+        generated = prepare_database(settings)
+        if generated:
+            show_first_owner(settings.owner_email, generated)
+    logger.info("API on http://%s:%d (pid %d)", settings.host, settings.port, os.getpid())
+    with suppress(KeyboardInterrupt, SystemExit):
+        asyncio.run(serve_api(settings, redis_url, reuse_port=reuse_port, watchers=[]))
