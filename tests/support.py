@@ -44,8 +44,8 @@ def make_registry(
     return registry
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 10.0, interval: float = 0.05) -> Any:
-    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 60.0, interval: float = 0.05) -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds (generous: CI may be slow)."""
     deadline = time.monotonic() + timeout
     while True:
         result = await check()

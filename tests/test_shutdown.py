@@ -77,7 +77,7 @@ async def test_active_job_past_the_deadline_is_left_to_stalled_recovery(
         return {"value": payload.value}
 
     await start_runtime(make_registry(), handlers)
-    await eventually(lambda: _is(engine, job_id, "completed"), timeout=15)
+    await eventually(lambda: _is(engine, job_id, "completed"), timeout=60)
     assert finished == [job_id]
 
 

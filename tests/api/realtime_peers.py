@@ -24,10 +24,10 @@ async def open_socket(
     additional = dict(headers or {})
     if token is not None:
         additional["Authorization"] = f"Bearer {token}"
-    return await connect(ws_url(base, **query), additional_headers=additional, open_timeout=10, max_size=2**24)
+    return await connect(ws_url(base, **query), additional_headers=additional, open_timeout=30, max_size=2**24)
 
 
-async def next_frame(ws: ClientConnection, kind: str, timeout: float = 10.0) -> dict[str, Any]:
+async def next_frame(ws: ClientConnection, kind: str, timeout: float = 60.0) -> dict[str, Any]:
     """The next frame of type `kind`, skipping heartbeats (and other kinds)."""
     async with asyncio.timeout(timeout):
         while True:
@@ -36,7 +36,7 @@ async def next_frame(ws: ClientConnection, kind: str, timeout: float = 10.0) -> 
                 return dict(body)
 
 
-async def collect_events(ws: ClientConnection, count: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+async def collect_events(ws: ClientConnection, count: int, timeout: float = 60.0) -> list[dict[str, Any]]:
     """Live events (from `events` frames) until `count` are in."""
     found: list[dict[str, Any]] = []
     async with asyncio.timeout(timeout):
@@ -61,7 +61,7 @@ async def quiet_for(ws: ClientConnection, seconds: float) -> list[dict[str, Any]
     return found
 
 
-async def close_code(ws: ClientConnection, timeout: float = 10.0) -> tuple[int | None, str | None]:
+async def close_code(ws: ClientConnection, timeout: float = 60.0) -> tuple[int | None, str | None]:
     """Read until the server closes; its close code and reason."""
     try:
         async with asyncio.timeout(timeout):

@@ -26,7 +26,7 @@ FAST = {
 TOKEN = "scrape-token-0123456789"
 
 
-def poll(check: Any, timeout: float = 20.0) -> Any:
+def poll(check: Any, timeout: float = 60.0) -> Any:
     """Call `check` until it returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:

@@ -47,7 +47,7 @@ def fail_jobs(background: LoopThread, settings: Settings, redis_url: str, owner:
     ids = [enqueue(owner, "email.send", email(f"ghost{n}@example.com", f"Failing {n}")) for n in range(count)]
     runtime = start_worker(background, settings, redis_url, registry, {"email.send": _refuse})
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while owner.get("/owner/queues/email").json()["counts"].get("failed", 0) < count:
             assert time.monotonic() < deadline, "the worker did not fail the jobs"
             time.sleep(0.1)

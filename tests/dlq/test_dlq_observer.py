@@ -35,8 +35,8 @@ async def test_replayed_jobs_record_completion_or_death_again(start_runtime, dlq
     await dlq.replay(good, "owner")
     await dlq.replay(bad, "owner")
     # Then the good one's history says completed, the bad one's says it died again, naming its new entry
-    done = await eventually(lambda: _outcome(dlq, good), timeout=15)
-    died = await eventually(lambda: _outcome(dlq, bad), timeout=20)
+    done = await eventually(lambda: _outcome(dlq, good), timeout=60)
+    died = await eventually(lambda: _outcome(dlq, bad), timeout=60)
     assert done["status"] == "completed"
     assert died["status"] == "died" and died["reason"] == "index still locked" and died["entryId"]
     assert (await dlq.entry(good)).status == "succeeded" and (await dlq.entry(bad)).status == "died"

@@ -189,7 +189,7 @@ async def test_two_worker_processes_evaluating_alerts_fire_and_resolve_each_aler
     monitoring = monitoring_for(registry)
     processes = [spawn_worker(valkey_url, "other", alert_interval_seconds=0.1) for _ in range(2)]
     try:
-        await eventually(lambda: _live(monitoring, 2), timeout=20)
+        await eventually(lambda: _live(monitoring, 2), timeout=60)
         # When jobs wait on `work`, which no process consumes, for a dozen evaluation periods
         producer = make_producer(registry)
         for value in range(3):
@@ -210,7 +210,7 @@ async def test_two_worker_processes_evaluating_alerts_fire_and_resolve_each_aler
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=20)
+            process.wait(timeout=60)
     # Then it resolved exactly once too
     assert await alert_events(redis_client, keys) == [
         ("alert.fired", "no_workers:work"),

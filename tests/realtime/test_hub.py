@@ -82,7 +82,7 @@ async def test_after_losing_its_connection_the_hub_backfills_from_the_stream(red
         for n in range(1, 20):
             await bus.publish(EventDraft("job.progress", data={"n": n}))
         # Then the client still gets every event once, in order
-        await eventually(lambda: _ready(client, 20), timeout=10)
+        await eventually(lambda: _ready(client, 20), timeout=60)
         events = await client.take(100)
         assert [e.raw.count('"n":') for e in events] == [1] * 20
         assert [int(e.raw.split('"n":')[1].split("}")[0]) for e in events] == list(range(20))

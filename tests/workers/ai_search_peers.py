@@ -148,7 +148,7 @@ class WorkerRun:
     engine: Engine
     queue: str
 
-    async def run(self, name: str, payload: dict[str, Any], timeout: float = 15.0) -> JobRecord:
+    async def run(self, name: str, payload: dict[str, Any], timeout: float = 60.0) -> JobRecord:
         """Enqueue one job and return it once it has completed or failed for good."""
         job_id = await self.producer.enqueue(name, payload)
         return await finished_job(self.engine, self.queue, job_id, timeout)
@@ -200,7 +200,7 @@ class WorkerRig:
             await services.redis.aclose()
 
 
-async def finished_job(engine: Engine, queue: str, job_id: str, timeout: float = 15.0) -> JobRecord:
+async def finished_job(engine: Engine, queue: str, job_id: str, timeout: float = 60.0) -> JobRecord:
     """The job once it has completed or failed for good."""
 
     async def check() -> JobRecord | None:

@@ -96,7 +96,7 @@ def handlers_of(services: WorkerServices, *registers: Callable[[HandlerSet, Work
     return handlers
 
 
-async def finished_job(engine: Engine, queue: str, job_id: str, timeout: float = 15.0) -> JobRecord:
+async def finished_job(engine: Engine, queue: str, job_id: str, timeout: float = 60.0) -> JobRecord:
     """The job once it has completed or failed for good, read again after the state change.
 
     A record reads the job's hash before its state, so the read that first sees the final state may carry

@@ -46,7 +46,7 @@ async def system_worker(start_runtime, worker_services) -> list[dict[str, Any]]:
     return indexed
 
 
-async def finished(engine: Engine, job_id: str, timeout: float = 10.0) -> JobRecord:
+async def finished(engine: Engine, job_id: str, timeout: float = 60.0) -> JobRecord:
     # The engine reads a job's hash and its state separately; finishedOn proves the hash is the final one.
     async def check() -> JobRecord | None:
         job = await engine.get_job("system", job_id)
@@ -241,7 +241,7 @@ async def test_racing_autosave_jobs_keep_the_newest_revision(
         ]
     )
     # When they all complete
-    jobs = [await finished(engine, job_id, timeout=20) for job_id in ids]
+    jobs = [await finished(engine, job_id, timeout=60) for job_id in ids]
     assert all(job.state == "completed" for job in jobs)
     # Then the newest revision won, every revision is in the history, and revision 30 was applied
     store = ArticleStore(database)

@@ -35,7 +35,7 @@ async def run_plugin_job(make_services, start_runtime, engine, payload, *, attem
     services = make_services(**overrides)
     await start_runtime(registry, handlers_of(services, plugin_execute.register), queues=["plugins"])
     job_id = await Producer(engine, registry).enqueue("plugin.execute", payload)
-    return await finished_job(engine, "plugins", job_id, timeout=30)
+    return await finished_job(engine, "plugins", job_id, timeout=60)
 
 
 def is_running(pid: int) -> bool:
@@ -121,7 +121,7 @@ async def test_runaway_plugin_is_killed_at_its_time_limit(make_services, start_r
     # And the plugin process and the process it spawned are gone
     host_pid, child_pid = (int(pid) for pid in pid_file.read_text().split())
     assert not is_running(host_pid)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     while is_running(child_pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not is_running(child_pid)

@@ -151,7 +151,7 @@ async def finished(engine: Engine, job_id: str) -> JobRecord:
         job = await engine.get_job("workflows", job_id)
         return job if job is not None and job.state in ("completed", "failed") else None
 
-    record: JobRecord = await eventually(check, timeout=20)
+    record: JobRecord = await eventually(check, timeout=60)
     return record
 
 

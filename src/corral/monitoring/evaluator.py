@@ -77,6 +77,7 @@ class AlertEvaluator:
         self.webhook = webhook
         self._release = redis.register_script(_RELEASE)
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def evaluate(self) -> Evaluation | None:
         """Evaluate once if no other process is (or did within the interval); None when the lock was taken."""
@@ -131,23 +132,38 @@ class AlertEvaluator:
     def start(self) -> None:
         """Try to evaluate every interval until stopped."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="corral-alert-evaluator")
 
     async def _run(self) -> None:
         # A random first delay spreads the processes started together over the interval.
-        await asyncio.sleep(random.uniform(0, min(self.interval_seconds, 2.0)))
-        while True:
+        delay = random.uniform(0, min(self.interval_seconds, 2.0))
+        while not await self._stopped_within(delay):
             try:
                 await self.evaluate()
             except Exception:
                 logger.exception("alert evaluation failed")
-            await asyncio.sleep(self.interval_seconds)
+            delay = self.interval_seconds
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def stop(self) -> None:
-        """Stop the loop (an evaluation in progress is cancelled; its lock expires) and close the webhook client."""
+        """Stop the loop once the evaluation in progress has finished (its transitions announced), then close.
+
+        The loop is asked, not cancelled, first: a cancel can be lost inside a Redis call, and a cancelled
+        evaluation could resolve an alert without announcing it. One that does not finish in 10 s is cancelled.
+        """
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            self._stopping.set()
+            done, _ = await asyncio.wait({task}, timeout=10)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=5)
         if self.webhook is not None:
             await self.webhook.close()
