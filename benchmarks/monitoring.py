@@ -201,7 +201,7 @@ async def traffic_here(url: str, data_dir: Path) -> None:
     from redis.asyncio import Redis
 
     from corral.monitoring import observe_monitoring
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
     settings = api_settings(url, data_dir)
     registry = default_registry()

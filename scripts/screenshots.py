@@ -42,7 +42,7 @@ from corral.security.users import UserService
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
 from corral.store import Database, upgrade
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 from dlq_scale import seed, serve
 
 EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"

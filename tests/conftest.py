@@ -156,7 +156,7 @@ def make_producer(engine: Engine) -> Callable[..., Producer]:
 async def worker_services(settings: Settings, valkey_url: str, engine: Engine) -> AsyncIterator[Any]:
     """Services for catalogue worker modules: settings, Redis, a catalogue producer, keys."""
     from corral.contracts.catalogue import default_registry
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
     client = make_redis_client(valkey_url)
     services = WorkerServices(settings, client, Producer(engine, default_registry()), Keys(settings.key_prefix))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from corral.hooks import HookBus
     from corral.runtime import Runtime
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
 Observer = Callable[["HookBus", "WorkerServices", "Runtime"], None]
 

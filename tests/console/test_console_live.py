@@ -21,7 +21,7 @@ from corral.observers import install_observers
 from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 pytestmark = pytest.mark.browser
 

@@ -20,7 +20,7 @@ from corral.monitoring import observe_monitoring
 from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 from monitoring.monitoring_peers import echo_handlers, two_queue_registry
 
 

@@ -24,7 +24,7 @@ from corral.keys import Keys
 from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 from support import eventually
 

@@ -30,7 +30,7 @@ from corral.handlers import HandlerSet
 from corral.keys import Keys
 from corral.producer import Producer
 from corral.settings import Settings
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 from support import eventually
 

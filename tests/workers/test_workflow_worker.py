@@ -19,7 +19,7 @@ from corral.errors import EnqueueError, PayloadValidationError, UnrecoverableJob
 from corral.handlers import HandlerSet, JobContext
 from corral.producer import Producer
 from corral.runtime import Runtime
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 from corral.workers.workflow import register
 from corral.workflows import RunStatus, RunStore, StepStatus, get_run, submit_run, waves
 from corral.workflows.actions import compare

@@ -13,7 +13,7 @@ from corral.hooks import HookBus, JobEvent, JobEventKind
 
 if TYPE_CHECKING:
     from corral.runtime import Runtime
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
 logger = logging.getLogger(__name__)
 

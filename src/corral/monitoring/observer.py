@@ -12,7 +12,7 @@ from corral.monitoring.workers import Heartbeat
 if TYPE_CHECKING:
     from corral.hooks import HookBus
     from corral.runtime import Runtime
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
 
 def observe_monitoring(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:

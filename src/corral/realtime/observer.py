@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from corral.keys import Keys
     from corral.runtime import Runtime
     from corral.settings import Settings
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
 _TYPES = {
     JobEventKind.QUEUED: (EventType.JOB_QUEUED, Severity.INFO),

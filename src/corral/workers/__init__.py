@@ -7,7 +7,7 @@ Each worker module exposes `register(handlers, services)`, which builds the adap
 from __future__ import annotations
 
 from corral.handlers import HandlerSet
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 __all__ = ["WorkerServices", "build_handlers"]
 

@@ -7,7 +7,7 @@ from typing import Any
 from corral.ai import GenerateRequest, build_provider
 from corral.contracts.catalogue import AiContentGenerate, AiContentRewrite, AiContentSummarize
 from corral.handlers import HandlerSet, JobContext
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

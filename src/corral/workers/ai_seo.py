@@ -9,7 +9,7 @@ from typing import Any
 from corral import seo
 from corral.contracts.catalogue import AiSeoAnalyze, AiSeoMeta
 from corral.handlers import HandlerSet, JobContext
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

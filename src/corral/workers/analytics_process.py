@@ -8,7 +8,7 @@ from typing import Any
 from corral.analytics import AnalyticsStore, batch_key, report_path, write_atomically
 from corral.contracts.catalogue import AnalyticsEventsIngest, AnalyticsReport, AnalyticsRollup
 from corral.handlers import HandlerSet, JobContext
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

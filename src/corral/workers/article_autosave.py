@@ -7,7 +7,7 @@ from typing import Any
 from corral.articles import ArticleService, ArticleStore
 from corral.contracts.catalogue import ArticleAutosave
 from corral.handlers import HandlerSet, JobContext
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

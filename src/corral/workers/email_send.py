@@ -7,7 +7,7 @@ from typing import Any
 from corral.contracts.catalogue import EmailSend
 from corral.handlers import HandlerSet, JobContext
 from corral.mail import DeliveryReceipt, MailContent, Mailer
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def receipt_result(receipt: DeliveryReceipt) -> dict[str, Any]:

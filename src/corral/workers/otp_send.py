@@ -9,7 +9,7 @@ from corral.contracts.catalogue import EmailOtp
 from corral.handlers import HandlerSet, JobContext
 from corral.mail import Mailer
 from corral.otp import issue_otp, revoke_otp
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 OTP_TEMPLATE = "otp"
 OTP_SUBJECT = "Your one-time code for {{ purpose }}"

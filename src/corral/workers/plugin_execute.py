@@ -8,7 +8,7 @@ from corral.contracts.catalogue import PluginExecute, PluginWebhook
 from corral.handlers import HandlerSet, JobContext
 from corral.plugins.runner import PluginRunner
 from corral.plugins.webhook import WebhookSender
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from corral.handlers import HandlerSet
-    from corral.workers.services import WorkerServices
+    from corral.worker_services import WorkerServices
 
 Register = Callable[["HandlerSet", "WorkerServices"], None]
 

@@ -8,7 +8,7 @@ from corral.contracts.catalogue import SearchIndex as SearchIndexPayload
 from corral.contracts.catalogue import SearchRemove
 from corral.handlers import HandlerSet, JobContext
 from corral.search import SearchDocument, open_search_index
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

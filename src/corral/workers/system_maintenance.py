@@ -8,7 +8,7 @@ from corral.contracts.catalogue import SystemCleanup
 from corral.dlq.store import DeadLetterStore, Retention
 from corral.handlers import HandlerSet, JobContext
 from corral.maintenance import Maintenance
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 
 
 def register(handlers: HandlerSet, services: WorkerServices) -> None:

@@ -6,7 +6,7 @@ from typing import Any
 
 from corral.contracts.catalogue import WorkflowRun, WorkflowStepJob
 from corral.handlers import HandlerSet, JobContext
-from corral.workers.services import WorkerServices
+from corral.worker_services import WorkerServices
 from corral.workflows.coordinator import Coordinator
 from corral.workflows.http_action import HttpAction
 from corral.workflows.state import RunStore
