@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from corral.app import Corral
     from corral.producer import Producer
 
 from corral.connection import redis_client
@@ -27,7 +29,6 @@ from corral.server import redact_url
 from corral.settings import Settings
 
 app = typer.Typer(
-    help="Corral: typed job queues on the BullMQ engine, with a dead-letter queue and an owner console.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -47,6 +48,31 @@ def _settings(**overrides: Any) -> Settings:
             field = ".".join(str(part) for part in error["loc"]) or "settings"
             err.print(f"[red]error:[/red] setting {field}: {error['msg']}")
         raise typer.Exit(EXIT_USAGE) from None
+
+
+def _application(settings: Settings) -> Corral:
+    """The application the command serves (`--app`, CORRAL_APP, or the reference catalogue)."""
+    from corral.app import load_app
+
+    try:
+        return load_app(settings.app)
+    except CorralError as exc:
+        raise _fail(f"--app: {exc}", EXIT_USAGE) from None
+
+
+@app.callback()
+def _options(
+    app_spec: Annotated[
+        str | None,
+        typer.Option(
+            "--app", metavar="MODULE:ATTR", help="Your application (default: CORRAL_APP, else the reference catalogue)"
+        ),
+    ] = None,
+) -> None:
+    """Corral: typed job queues on the BullMQ engine, with a dead-letter queue and an owner console."""
+    if app_spec:
+        # Every settings object this command builds, and every process it starts, serves this application.
+        os.environ["CORRAL_APP"] = app_spec
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -132,10 +158,9 @@ def worker(
     settings = _settings(data_dir=data_dir)
     _configure_logging(verbose)
     from corral.connection import resolve_redis_url
-    from corral.contracts.catalogue import default_registry
     from corral.worker_main import run_worker
 
-    known = default_registry().work_queues
+    known = _application(settings).registry.work_queues
     unknown = [name for name in queue or [] if name not in known]
     if unknown:
         raise _fail(f"--queue: unknown queue(s) {', '.join(unknown)}; known: {', '.join(known)}", EXIT_USAGE)
@@ -174,10 +199,9 @@ def enqueue(
     settings = _settings(data_dir=data_dir)
     payload = _read_data(data)
     from corral.contracts import EnqueueOptions
-    from corral.contracts.catalogue import default_registry
 
     options = EnqueueOptions(delay_ms=delay_ms, priority=priority, idempotency_key=idempotency_key, attempts=attempts)
-    registry = default_registry()
+    registry = _application(settings).registry
     try:
         registry.validate(name, payload)
         job_id = asyncio.run(_enqueue(settings, name, payload, options))
@@ -201,10 +225,9 @@ async def _enqueue(settings: Settings, name: str, payload: Any, options: Any) ->
 
 @asynccontextmanager
 async def _producer(settings: Settings) -> AsyncIterator[Producer]:
-    """A catalogue producer on the configured server that also publishes `job.queued` realtime events."""
+    """The application's producer on the configured server that also publishes `job.queued` realtime events."""
 
     from corral.connection import resolve_redis_url
-    from corral.contracts.catalogue import default_registry
     from corral.engine import Engine
     from corral.keys import Keys
     from corral.producer import Producer
@@ -216,7 +239,7 @@ async def _producer(settings: Settings) -> AsyncIterator[Producer]:
     redis = redis_client(url)
     hooks, publisher = queued_event_hooks(redis, keys, settings)
     try:
-        yield Producer(engine, default_registry(), hooks)
+        yield Producer(engine, _application(settings).registry, hooks)
     finally:
         await publisher.close()
         await engine.close()
@@ -254,7 +277,6 @@ def queues(
 async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int]:
 
     from corral.connection import resolve_redis_url
-    from corral.contracts.catalogue import default_registry
     from corral.dlq.store import DeadLetterStore
     from corral.engine import Engine
     from corral.keys import Keys
@@ -264,7 +286,7 @@ async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], 
     engine = Engine(url, keys)
     redis = redis_client(url)
     try:
-        rows = {queue: await engine.counts(queue) for queue in default_registry().work_queues}
+        rows = {queue: await engine.counts(queue) for queue in _application(settings).registry.work_queues}
         return rows, await DeadLetterStore(redis, keys).count()
     finally:
         await engine.close()
@@ -279,7 +301,7 @@ def demo(
     seed: Annotated[int | None, typer.Option(help="Random seed, for repeatable traffic")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Enqueue a realistic mix of all 19 job types for a while; some fail transiently, some for good."""
+    """Enqueue the application's demo traffic for a while (the catalogue's: all 19 job types, some built to fail)."""
     settings = _settings(data_dir=data_dir)
     try:
         counts = asyncio.run(_demo(settings, rate, failure_rate, duration, seed))
@@ -302,9 +324,10 @@ async def _demo(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from corral.demo import demo_jobs
-
-    jobs = demo_jobs(random.Random(seed), failure_rate)
+    traffic = _application(settings).demo_traffic
+    if traffic is None:
+        raise _fail(f"the application {settings.app!r} has no demo traffic", EXIT_USAGE)
+    jobs = traffic(random.Random(seed), failure_rate)
     counts: Counter[str] = Counter()
     started = time.monotonic()
     progress = Progress(

@@ -69,8 +69,8 @@ def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, An
 
 async def _with_service(settings: Settings, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
 
+    from corral.app import load_app
     from corral.connection import resolve_redis_url
-    from corral.contracts.catalogue import default_registry
     from corral.engine import Engine
     from corral.keys import Keys
 
@@ -78,7 +78,7 @@ async def _with_service(settings: Settings, action: Callable[[DlqService], Corou
     keys = Keys(settings.key_prefix)
     redis = redis_client(url)
     engine = Engine(url, keys)
-    service = DlqService(redis, keys, engine, default_registry(), bulk_rate=settings.dlq_bulk_rate)
+    service = DlqService(redis, keys, engine, load_app(settings.app).registry, bulk_rate=settings.dlq_bulk_rate)
     try:
         return await action(service)
     finally:

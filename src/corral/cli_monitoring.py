@@ -45,8 +45,8 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
 
     async def main() -> T:
 
+        from corral.app import load_app
         from corral.connection import resolve_redis_url
-        from corral.contracts.catalogue import default_registry
         from corral.engine import Engine
         from corral.keys import Keys
         from corral.monitoring import Monitoring
@@ -56,7 +56,7 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
         redis = redis_client(url)
         engine = Engine(url, keys)
         try:
-            return await read(Monitoring.build(settings, redis, keys, engine, default_registry()))
+            return await read(Monitoring.build(settings, redis, keys, engine, load_app(settings.app).registry))
         finally:
             await engine.close()
             await redis.aclose()

@@ -49,7 +49,7 @@ class Runtime:
         self.services = services or {}
         self.keys = Keys(settings.key_prefix)
         self.redis: Redis = redis_client(redis_url)
-        self.dlq = DeadLetterStore(self.redis, self.keys)
+        self.dlq = DeadLetterStore(self.redis, self.keys, registry)
         self._consumers: list[QueueConsumer] = []
         self._sweeper: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()

@@ -17,6 +17,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CORRAL_", extra="forbid", validate_default=True)
 
     mode: Literal["development", "production"] = "development"
+    app: str = Field(
+        default="corral_reference:app",
+        description="the application every command serves, module:attribute (the reference catalogue by default)",
+    )
     redis_url: str = Field(default="", description="Redis/Valkey URL; empty starts an embedded Valkey")
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
     key_prefix: str = Field(default="corral", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")

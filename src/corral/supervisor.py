@@ -41,7 +41,12 @@ class ProcessPool:
         self.command = command
         self.settings = settings
         self.count = count
-        self.env = {**os.environ, "CORRAL_REDIS_URL": redis_url, "CORRAL_DATA_DIR": str(settings.data_dir.resolve())}
+        self.env = {
+            **os.environ,
+            "CORRAL_REDIS_URL": redis_url,
+            "CORRAL_DATA_DIR": str(settings.data_dir.resolve()),
+            "CORRAL_APP": settings.app,
+        }
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = False
 

@@ -24,9 +24,9 @@ from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
 from corral.api.realtime import router as realtime_router
 from corral.api.routing import check_routes_are_guarded
+from corral.app import load_app
 from corral.console import console_router, mount_console
 from corral.contracts.base import Registry
-from corral.contracts.catalogue import default_registry
 from corral.settings import Settings
 
 DESCRIPTION = """Owner API of Corral, a job-queue platform on the BullMQ engine.
@@ -42,7 +42,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        api = build_services(settings, redis_url, registry or default_registry())
+        api = build_services(settings, redis_url, registry or load_app(settings.app).registry)
         app.state.services = api
         app.state.redis = api.redis
         api.availability.start()

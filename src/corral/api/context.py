@@ -74,7 +74,7 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
         registry=registry,
         engine=engine,
         producer=Producer(engine, registry, hooks),
-        dlq=DeadLetterStore(redis, keys),
+        dlq=DeadLetterStore(redis, keys, registry),
         database=database,
         users=UserService(database),
         tokens=TokenService(database, TokenCache(redis, keys)),

@@ -52,11 +52,8 @@ class DeadLetterStore:
         self.redis = redis
         self.keys = keys
         self.retention = retention or Retention()
-        if registry is None:
-            from corral.contracts.catalogue import default_registry
-
-            registry = default_registry()
-        self.fields: Mapping[str, list[str]] = searchable_fields(registry)
+        # Without the application's registry (counting, deleting), no payload field is indexed.
+        self.fields: Mapping[str, list[str]] = searchable_fields(registry) if registry is not None else {}
         self._fields_json = json.dumps(self.fields, separators=(",", ":"))
         self.layout = key_layout(keys)
         self.scripts = DlqScripts(redis)

@@ -50,7 +50,9 @@ class Monitoring:
     def build(cls, settings: Settings, redis: Redis, keys: Keys, engine: Engine, registry: Registry) -> Monitoring:
         """Every monitoring service for one process."""
         cache = MonitoringCache(redis, keys)
-        stats = StatsService(engine, DeadLetterStore(redis, keys), registry, cache, settings.stats_cache_seconds)
+        stats = StatsService(
+            engine, DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
+        )
         history = MetricsHistory(redis, keys)
         workers = WorkerRegistry(redis, keys, settings.worker_lost_seconds)
         health = HealthService(

@@ -9,14 +9,19 @@ from __future__ import annotations
 from corral.handlers import HandlerSet
 from corral.worker_services import WorkerServices
 
-__all__ = ["WorkerServices", "build_handlers"]
+__all__ = ["WorkerServices", "build_handlers", "register_all"]
+
+
+def register_all(handlers: HandlerSet, services: WorkerServices) -> None:
+    """Add the handler of every catalogue job type, with adapters chosen by the settings."""
+    from corral.workers.registrations import all_registrations
+
+    for register in all_registrations():
+        register(handlers, services)
 
 
 def build_handlers(services: WorkerServices) -> HandlerSet:
     """Handlers for every catalogue job type, with adapters chosen by the settings."""
     handlers = HandlerSet()
-    from corral.workers.registrations import all_registrations
-
-    for register in all_registrations():
-        register(handlers, services)
+    register_all(handlers, services)
     return handlers

@@ -19,7 +19,12 @@ def register(handlers: HandlerSet, services: WorkerServices) -> None:
             services.producer.engine,
             services.producer.registry.work_queues,
             services.redis,
-            DeadLetterStore(services.redis, services.keys, retention=Retention.of(services.settings)),
+            DeadLetterStore(
+                services.redis,
+                services.keys,
+                services.producer.registry,
+                retention=Retention.of(services.settings),
+            ),
             lambda: services.database,
         )
         report = await maintenance.cleanup(payload.target, payload.olderThanHours)

@@ -1,0 +1,17 @@
+"""The reference catalogue as one Corral application."""
+
+from __future__ import annotations
+
+from corral.app import Corral
+from corral.contracts.catalogue import CATALOGUE_JOBS, CATALOGUE_QUEUES
+from corral.demo import demo_jobs
+from corral.workers import register_all
+
+app = Corral("corral-reference")
+for _queue in CATALOGUE_QUEUES:
+    if _queue.name != "dlq":
+        app.add_queue(_queue)
+for _job in CATALOGUE_JOBS:
+    app.add_job(_job)
+app.on_worker(register_all)
+app.demo_traffic = demo_jobs
