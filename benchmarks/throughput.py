@@ -12,8 +12,8 @@ The rate runs from the first job taken to the last one done (start-up excluded).
 from the server's own counter, worker CPU per job from /proc over the same span.
 Enqueue: N single adds and N jobs in bulk (1,000 per call), raw bullmq `add`/`addBulk` against Corral's validated
 `enqueue`/`enqueue_bulk`, identical job options.
-Latency: enqueue-to-start (the worker's processedOn minus the producer's clock just before the call) of jobs enqueued one by one at half of Corral's measured
-one-process capacity, for 10 s, against one Corral worker process.
+Latency: enqueue-to-start (the worker's processedOn minus the producer's clock just before the call) of jobs
+enqueued one by one at half of Corral's measured one-process capacity, for 10 s, against one Corral worker.
 """
 
 from __future__ import annotations
@@ -334,9 +334,8 @@ def main() -> None:
     for count in args.processes:
         for kind in kinds:
             key = f"{kind}|{count}"
-            print(
-                f"{kind:<12}{count:>10}{med(key, 'rate'):>10,.0f}{med(key, 'commands'):>10.1f}{med(key, 'cpu_ms'):>12.2f}"
-            )
+            rate, spent, cpu = med(key, "rate"), med(key, "commands"), med(key, "cpu_ms")
+            print(f"{kind:<12}{count:>10}{rate:>10,.0f}{spent:>10.1f}{cpu:>12.2f}")
     print()
     for count in args.processes:
         corral = med(f"corral|{count}", "rate")
