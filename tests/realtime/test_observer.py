@@ -64,8 +64,9 @@ async def test_jobs_enqueued_by_a_worker_publish_queued(worker_services, redis_c
     publish_job_events(HookBus(), worker_services, None)  # type: ignore[arg-type]
     # When a handler's producer enqueues a catalogue job
     job_id = await worker_services.producer.enqueue("search.remove", {"docType": "article", "docId": "a1"})
-    # Then a job.queued event names it
-    events = await EventBus(redis_client, keys).after("0-0") or []
+    # Then a job.queued event names it (published off the enqueue's path, in the next batch)
+    bus = EventBus(redis_client, keys)
+    events = await eventually(lambda: bus.after("0-0"))
     assert [(e.type, e.queue, e.job_id, e.job_name) for e in events] == [
         ("job.queued", "system", job_id, "search.remove")
     ]
@@ -81,6 +82,7 @@ async def test_progress_is_coalesced_per_job_and_the_last_value_is_kept(redis_cl
     await asyncio.sleep(0.05)
     await publisher.on_event(JobEvent(JobEventKind.COMPLETED, "work", "j1", "test.echo", 1))
     # Then only the first and the last value were published, before the completion
+    await publisher.close()
     events = await bus.after("0-0") or []
     assert [(e.type, e.data.get("progress")) for e in events] == [
         ("job.progress", 1),

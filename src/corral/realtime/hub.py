@@ -20,7 +20,7 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from corral.keys import Keys
-from corral.realtime.bus import EventBus
+from corral.realtime.bus import EventBus, channel_envelopes
 from corral.realtime.events import Channel, Severity, event_rooms, stream_id_key
 from corral.realtime.rooms import ClientFilter
 
@@ -214,7 +214,8 @@ class EventHub:
                 async for message in pubsub.listen():
                     kind = message.get("type")
                     if kind == "message":
-                        self.dispatch(WireEvent.parse(message["data"]))
+                        for envelope in channel_envelopes(message["data"]):
+                            self.dispatch(WireEvent.parse(envelope))
                     elif kind == "subscribe":
                         await self._on_subscribed()
             except asyncio.CancelledError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from corral.hooks import JobEvent, JobEventKind
+from corral.realtime.batching import BatchingPublisher
 from corral.realtime.bus import EventBus
 from corral.realtime.coalesce import ProgressCoalescer
 from corral.realtime.events import EventDraft, EventType, Severity
@@ -41,11 +42,13 @@ def draft_of(event: JobEvent) -> EventDraft:
 
 
 class JobEventPublisher:
-    """Publishes each job event on the bus; progress is coalesced per job and flushed before the job ends."""
+    """Publishes each job event on the bus, in batches off the job's path; progress is coalesced per job and
+    flushed before the job ends."""
 
     def __init__(self, bus: EventBus, progress_interval_seconds: float) -> None:
         self.bus = bus
-        self.progress = ProgressCoalescer(bus.publish, progress_interval_seconds)
+        self.batches = BatchingPublisher(bus)
+        self.progress = ProgressCoalescer(self.batches.publish, progress_interval_seconds)
 
     async def on_event(self, event: JobEvent) -> None:
         """Hook subscriber: publish (or coalesce) one job event."""
@@ -56,11 +59,12 @@ class JobEventPublisher:
             return
         if event.kind in _FINAL:
             await self.progress.flush(key)
-        await self.bus.publish(draft)
+        self.batches.submit(draft)
 
     async def close(self) -> None:
-        """Publish pending progress."""
+        """Publish pending progress, then every event still waiting for its batch."""
         await self.progress.close()
+        await self.batches.close()
 
 
 def queued_event_hooks(redis: Redis, keys: Keys, settings: Settings) -> tuple[HookBus, JobEventPublisher]:
