@@ -12,8 +12,9 @@ The rate runs from the first job taken to the last one done (start-up excluded).
 from the server's own counter, worker CPU per job from /proc over the same span.
 Enqueue: N single adds and N jobs in bulk (1,000 per call), raw bullmq `add`/`addBulk` against Corral's validated
 `enqueue`/`enqueue_bulk`, identical job options.
-Latency: enqueue-to-start (the worker's processedOn minus the producer's clock just before the call) of jobs
-enqueued one by one at half of Corral's measured one-process capacity, for 10 s, against one Corral worker.
+Latency: enqueue-to-start (the handler's start, from the worker's `job.started` event, minus the producer's clock
+just before the enqueue call) of jobs enqueued one by one at half of Corral's measured one-process capacity, for
+10 s, against one Corral worker.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
+import json
 import os
 import statistics
 import subprocess
@@ -271,11 +273,15 @@ async def latency(url: str, rate: float, seconds: float = 10.0) -> list[float]:
             sent.append((await producer.enqueue(JOB, payload(n)), at))
         while remaining(client, "corral") > 0:
             await asyncio.sleep(0.05)
-        found = []
-        for job_id, at in sent:
-            job = await engine.get_job(QUEUE, job_id)
-            if job is not None and job.processed_on:
-                found.append(job.processed_on - at)
+        # The start of each job is the time its handler began, which the worker publishes as `job.started`
+        # (bullmq's processedOn is taken when the fetch is sent, possibly before the job was even enqueued).
+        await asyncio.sleep(1)
+        started_at: dict[str, float] = {}
+        for _id, fields in client.xrange(Keys(PREFIX).event_stream, "-", "+"):
+            event = json.loads(fields[b"e"])
+            if event["type"] == "job.started":
+                started_at[event["jobId"]] = float(event["data"]["at"])
+        found = [started_at[job_id] - at for job_id, at in sent if job_id in started_at]
         return found
     finally:
         await engine.close()
