@@ -8,15 +8,21 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from redis.asyncio import Redis
 from sqlalchemy import delete
 
 from corral.dlq.store import DeadLetterStore
+from corral.dlq.store import Retention as DlqRetention
 from corral.engine import Engine
 from corral.store.database import Database
 from corral.store.models import AuditLog
+
+if TYPE_CHECKING:
+    from corral.hooks import HookBus
+    from corral.runtime import Runtime
+    from corral.worker_services import WorkerServices
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +81,7 @@ class Maintenance:
         report = CleanupReport(target, older_than_hours, datetime.fromtimestamp(cutoff_ms / 1000, UTC))
         if target in ("completed", "failed"):
             for queue in self.queues:
-                report.removed[queue] = await self._clean_jobs(queue, target, older_than_ms)
+                report.removed[queue] = await self.clean_jobs(queue, target, older_than_ms)
         elif target == "events":
             for queue in self.queues:
                 report.removed[queue] = await self.engine.trim_events(queue, older_than_ms, self.redis)
@@ -89,7 +95,8 @@ class Maintenance:
         logger.info("cleanup of %s older than %dh removed %d", target, older_than_hours, report.total)
         return report
 
-    async def _clean_jobs(self, queue: str, state: str, older_than_ms: int) -> int:
+    async def clean_jobs(self, queue: str, state: str, older_than_ms: int) -> int:
+        """Remove every `state` job of `queue` finished more than `older_than_ms` ago, in batches."""
         removed = 0
         while True:
             batch = await self.engine.clean(queue, state, older_than_ms, limit=CLEAN_BATCH)
@@ -102,3 +109,119 @@ class Maintenance:
         with self._database().transaction() as session:
             result = session.execute(delete(AuditLog).where(AuditLog.created_at < cutoff))
             return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """How long the platform keeps what it stores, beyond each queue's own job retention."""
+
+    event_hours: int
+    audit_days: int
+
+
+class MaintenanceLoop:
+    """The platform's own retention, run by every worker process in turn: one run per interval across all of them.
+
+    Each run takes a Redis lock (so two processes never run it at once), then enforces the DLQ's retention
+    (`CORRAL_DLQ_MAX_AGE_HOURS`, `CORRAL_DLQ_MAX_ENTRIES`), removes finished jobs past their queue's retention age,
+    trims the queues' event streams and deletes audit rows past their retention. No job is needed for it.
+    """
+
+    def __init__(
+        self,
+        maintenance: Maintenance,
+        redis: Redis,
+        lock_key: str,
+        policy: RetentionPolicy,
+        keep_age_ms: Callable[[str, str], int | None],
+        *,
+        interval_seconds: float,
+    ) -> None:
+        self.maintenance = maintenance
+        self.redis = redis
+        self.lock_key = lock_key
+        self.policy = policy
+        self.keep_age_ms = keep_age_ms
+        self.interval_seconds = interval_seconds
+        self.runs = 0
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def run_once(self) -> list[CleanupReport] | None:
+        """One run under the lock; None when another process holds it (it is running or ran within the interval)."""
+        ttl_ms = max(int(self.interval_seconds * 1000), 1_000)
+        if not await self.redis.set(self.lock_key, "1", nx=True, px=ttl_ms):
+            return None
+        reports = [await self.maintenance.cleanup("dlq", 1_000_000)]
+        for queue in self.maintenance.queues:
+            for state in ("completed", "failed"):
+                age_ms = self.keep_age_ms(queue, state)
+                if age_ms:
+                    await self.maintenance.clean_jobs(queue, state, age_ms)
+        reports.append(await self.maintenance.cleanup("events", self.policy.event_hours))
+        reports.append(await self.maintenance.cleanup("audit", self.policy.audit_days * 24))
+        self.runs += 1
+        return reports
+
+    def start(self) -> None:
+        """Run once soon, then every interval, until `stop()`."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="corral-maintenance")
+
+    async def _run(self) -> None:
+        delay = min(30.0, self.interval_seconds)
+        while True:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                return
+            except TimeoutError:
+                pass
+            try:
+                await self.run_once()
+            except Exception:
+                logger.exception("platform maintenance failed; trying again next interval")
+            delay = self.interval_seconds
+
+    async def stop(self) -> None:
+        """Stop after the run in progress, if any (bounded)."""
+        task, self._task = self._task, None
+        if task is not None:
+            self._stopping.set()
+            done, _ = await asyncio.wait({task}, timeout=30)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=5)
+
+
+def maintenance_loop(services: WorkerServices) -> MaintenanceLoop:
+    """The platform maintenance of one worker process, over its application's queues."""
+    registry = services.producer.registry
+    settings = services.settings
+
+    def keep_age_ms(queue: str, state: str) -> int | None:
+        config = registry.queue(queue)
+        keep = config.keep_completed if state == "completed" else config.keep_failed
+        return keep.age_seconds * 1000 if keep.age_seconds else None
+
+    maintenance = Maintenance(
+        services.producer.engine,
+        registry.work_queues,
+        services.redis,
+        DeadLetterStore(services.redis, services.keys, registry, retention=DlqRetention.of(settings)),
+        lambda: services.database,
+    )
+    return MaintenanceLoop(
+        maintenance,
+        services.redis,
+        services.keys.lock("platform-maintenance"),
+        RetentionPolicy(event_hours=settings.event_retention_hours, audit_days=settings.audit_retention_days),
+        keep_age_ms,
+        interval_seconds=settings.maintenance_interval_seconds,
+    )
+
+
+def observe_maintenance(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
+    """Worker observer: run the platform maintenance in this process's turn while it runs."""
+    loop = maintenance_loop(services)
+    loop.start()
+    services.on_close(loop.stop)

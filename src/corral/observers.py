@@ -17,10 +17,11 @@ def worker_observers() -> list[Observer]:
     """The observers every worker process installs, each `(hooks, services, runtime) -> None`."""
     # One import and one list entry per observer.
     from corral.dlq.observer import observe_dlq
+    from corral.maintenance import observe_maintenance
     from corral.monitoring.observer import observe_monitoring
     from corral.realtime.observer import publish_job_events
 
-    return [publish_job_events, observe_dlq, observe_monitoring]
+    return [publish_job_events, observe_dlq, observe_monitoring, observe_maintenance]
 
 
 def install_observers(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:

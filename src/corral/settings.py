@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     dlq_sweep_interval_seconds: float = Field(default=5.0, gt=0, le=3600)
     dlq_max_age_hours: int = Field(default=30 * 24, ge=1, le=87_600, description="system.cleanup drops older entries")
     dlq_max_entries: int = Field(default=2_000_000, ge=1, description="system.cleanup drops the oldest beyond this")
+    maintenance_interval_seconds: float = Field(
+        default=3_600.0, gt=0, le=86_400, description="how often (across all workers) the platform trims old data"
+    )
+    event_retention_hours: int = Field(default=168, ge=1, le=87_600, description="queue event streams kept this long")
+    audit_retention_days: int = Field(default=365, ge=1, le=36_500, description="audit rows kept this long")
     dlq_bulk_rate: int = Field(default=500, ge=1, le=100_000, description="jobs per second of a bulk DLQ task")
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
     stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
