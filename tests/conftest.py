@@ -173,13 +173,15 @@ def serve_app() -> Iterator[Callable[[Any], str]]:
 
     import uvicorn
 
+    from corral.api.serving import server_config
     from corral.server import free_port
 
     servers: list[tuple[uvicorn.Server, threading.Thread]] = []
 
     def serve(asgi_app: Any) -> str:
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(asgi_app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+        # The production configuration (uvicorn's proxy headers off), so tests see what `corral up` serves.
+        server = uvicorn.Server(server_config(asgi_app, "127.0.0.1", port, lifespan="on"))
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         deadline = time.monotonic() + 60

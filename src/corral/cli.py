@@ -76,11 +76,15 @@ def _options(
 
 
 def _configure_logging(verbose: bool) -> None:
+    from corral import logredact
+
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for handler in logging.getLogger().handlers:
+        logredact.install(handler)
 
 
 def _fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:

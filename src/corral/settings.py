@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -9,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_SECRET = "corral-development-secret-change-me"
+MIN_METRICS_TOKEN_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -60,7 +62,13 @@ class Settings(BaseSettings):
     rate_limit_exports: str = "10/minute"
     rate_limit_login_ip: str = "20/minute"
     rate_limit_login_account: str = "5/minute"
-    trusted_proxies: list[str] = Field(default_factory=list, description="proxies whose X-Forwarded-For is believed")
+    rate_limit_metrics: str = Field(default="60/minute", description="requests to /metrics per address")
+    trusted_proxies: list[str] = Field(
+        default_factory=list, description="addresses or networks of proxies whose X-Forwarded-For/-Proto are believed"
+    )
+    max_body_bytes: int = Field(
+        default=2_097_152, ge=1_024, le=1_073_741_824, description="largest request body read, before authentication"
+    )
 
     # Mail (email.send, email.otp): empty URL writes Maildir messages to <data_dir>/outbox;
     # smtp://user:pass@host:587 uses STARTTLS, smtps://... implicit TLS, smtp+plain://... neither (tests only).
@@ -68,6 +76,9 @@ class Settings(BaseSettings):
     mail_from: str = "Corral <corral@localhost>"
     mail_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    mail_render_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=300, description="a mail template's rendering is stopped past this"
+    )
 
     # AI provider (ai.*): empty URL uses the local deterministic provider; else an OpenAI-compatible base URL.
     ai_url: str = ""
@@ -123,6 +134,12 @@ class Settings(BaseSettings):
     realtime_idle_timeout_seconds: float = Field(default=60.0, gt=0, le=86_400, description="no client message: close")
     realtime_latest_per_room: int = Field(default=100, ge=1, le=10_000, description="events kept per room for 60 s")
     realtime_progress_interval_ms: int = Field(default=250, ge=0, le=60_000, description="progress coalescing window")
+    realtime_auth_failures: str = Field(
+        default="30/minute", description="failed WebSocket authentications per address before refusing at handshake"
+    )
+    realtime_pending_per_address: int = Field(
+        default=256, ge=1, le=100_000, description="WebSocket handshakes of one address being authenticated at once"
+    )
 
     @field_validator("data_dir", mode="after")
     @classmethod
@@ -130,6 +147,24 @@ class Settings(BaseSettings):
         # Resolved once, here: the embedded server runs with the data directory as its working directory, and
         # worker processes may start elsewhere, so a relative path would name different places in each.
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies", mode="after")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network") from None
+        return [entry.strip() for entry in value]
+
+    @field_validator("metrics_token", mode="after")
+    @classmethod
+    def _long_metrics_token(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and len(token) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(f"at least {MIN_METRICS_TOKEN_LENGTH} characters (or empty to disable /metrics)")
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

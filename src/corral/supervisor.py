@@ -18,9 +18,11 @@ import redis
 import uvicorn
 
 from corral.api import create_app
+from corral.api.serving import server_config
 from corral.connection import announce, announce_file, withdraw
 from corral.errors import ServerError
 from corral.lifetime import DataDirectoryLock, die_with_parent
+from corral.private_files import PRIVATE_UMASK, make_private_dir
 from corral.server import EmbeddedValkey, check_server, redact_url
 from corral.settings import Settings
 
@@ -192,7 +194,10 @@ def run_up(settings: Settings, show_first_owner: Callable[[str, str], None]) -> 
     # uvicorn re-raises the signal that stopped it once it has shut down; SIGTERM must then unwind through the
     # clean-up below instead of killing the process with the embedded server still running.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # Sessions, tokens, mail and the server's password live in the data directory: it and everything this process
+    # tree writes there are the owner's alone.
+    os.umask(PRIVATE_UMASK)
+    make_private_dir(settings.data_dir)
     embedded: EmbeddedValkey | None = None
     lock = DataDirectoryLock(settings.data_dir)
     if settings.redis_url:
@@ -265,9 +270,7 @@ async def serve_api(
     settings: Settings, redis_url: str, *, reuse_port: bool, watchers: list[asyncio.Task[None]]
 ) -> None:
     """Serve the API (console and gateway included) until told to stop; `watchers` are cancelled after."""
-    config = uvicorn.Config(
-        create_app(settings, redis_url), host=settings.host, port=settings.port, log_config=None, access_log=False
-    )
+    config = server_config(create_app(settings, redis_url), settings.host, settings.port)
     server = uvicorn.Server(config)
     sock = listening_socket(settings.host, settings.port, reuse_port)
     try:

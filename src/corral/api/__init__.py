@@ -12,6 +12,7 @@ from corral import __version__
 from corral.api.audit import router as audit_router
 from corral.api.auth import router as auth_router
 from corral.api.availability import AvailabilityMiddleware
+from corral.api.body_limit import BodyLimit
 from corral.api.context import build_services
 from corral.api.dlq import router as dlq_router
 from corral.api.docs import mount_docs_assets
@@ -83,4 +84,6 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
     mount_docs_assets(app)
     mount_console(app)
     check_routes_are_guarded(app)
+    # Outermost of Corral's own layers: a body over the limit is refused while it is read, before any route runs.
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

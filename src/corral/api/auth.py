@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
-from corral.api.security import Principal, client_ip, require
-from corral.errors import AuthenticationError, PermissionDeniedError
+from corral.api.security import Principal, client_ip, forwarded_https, require
+from corral.errors import AuthenticationError
 from corral.security.audit import AuditEntry
 from corral.security.permissions import Permission
 from corral.security.ratelimit import Budget
@@ -97,9 +97,7 @@ def _secure(request: Request, api: ApiServices) -> bool:
     mode = api.settings.secure_cookies
     if mode != "auto":
         return mode == "always"
-    forwarded = request.headers.get("x-forwarded-proto", "")
-    trusted = request.client is not None and request.client.host in api.settings.trusted_proxies
-    return request.url.scheme == "https" or (trusted and forwarded == "https")
+    return forwarded_https(request, api.settings)
 
 
 Api = Annotated[ApiServices, Depends(services)]
@@ -110,14 +108,17 @@ Self = Annotated[Principal, require(Permission.ACCOUNT_SELF)]
 async def login(body: LoginCreate, request: Request, response: Response, api: Api) -> SessionPublic:
     """Sign in with email and password; sets the HttpOnly session cookie and returns the CSRF token.
 
-    Attempts are throttled per address and per account; a wrong password and an unknown account answer alike.
+    Attempts are throttled per address and per account; a wrong password, an unknown account and an account whose
+    role may not sign in answer alike (401).
     """
     ip = client_ip(request, api.settings)
     email = body.email.strip().lower()
     await api.limits.spend(Budget.LOGIN_IP, ip, report=False)
     await api.limits.spend(Budget.LOGIN_ACCOUNT, email, report=False)
     account = await api.users.authenticate(email, body.password)
-    if account is None:
+    # An account whose role holds no permission is refused exactly like a wrong password: a different answer
+    # would tell a guesser that the password was right.
+    if account is None or not api.policy.permissions(account.role):
         await api.audit.record(
             AuditEntry(
                 actor=email,
@@ -130,18 +131,6 @@ async def login(body: LoginCreate, request: Request, response: Response, api: Ap
         )
         raise AuthenticationError("email or password is wrong")
     permissions = api.policy.permissions(account.role)
-    if not permissions:
-        await api.audit.record(
-            AuditEntry(
-                actor=email,
-                action="auth.login",
-                resource="/auth/login",
-                ip=ip,
-                user_agent=request.headers.get("user-agent"),
-                result="denied",
-            )
-        )
-        raise PermissionDeniedError("this account's role may not sign in to Corral")
     await api.limits.clear(Budget.LOGIN_ACCOUNT, email)
     cookie, session = await api.sessions.create(account.id)
     response.set_cookie(

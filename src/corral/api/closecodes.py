@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from redis.exceptions import RedisError
+
 from corral.errors import AuthenticationError, CorralError, InvalidRequestError, PermissionDeniedError, RateLimitedError
 from corral.realtime.hub import StopReason
 
@@ -53,6 +55,16 @@ def close_for_error(exc: CorralError) -> tuple[CloseCode, str]:
         if isinstance(exc, error_type):
             return code, reason_text(str(exc))
     return CloseCode.INTERNAL_ERROR, reason_text(str(exc))
+
+
+def close_for_exception(exc: BaseException) -> tuple[CloseCode, str]:
+    """The close code and reason for any failure: Corral's errors by type, Redis or the network being unavailable
+    as "try again later", anything else as an internal error (its details stay in the server's log)."""
+    if isinstance(exc, CorralError):
+        return close_for_error(exc)
+    if isinstance(exc, RedisError | OSError | TimeoutError):
+        return CloseCode.TRY_AGAIN_LATER, "a service behind this server is unavailable; try again later"
+    return CloseCode.INTERNAL_ERROR, "internal error"
 
 
 def close_for_stop(reason: StopReason) -> tuple[CloseCode, str]:

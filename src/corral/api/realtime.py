@@ -14,15 +14,17 @@ from urllib.parse import urlsplit
 from fastapi import Depends, FastAPI, Request, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from corral.api.closecodes import CloseCode, close_for_error, close_for_stop, reason_text
+from corral.api.closecodes import CloseCode, close_for_exception, close_for_stop, reason_text
 from corral.api.context import ApiServices
+from corral.api.errors import problem
 from corral.api.routing import owner_router
-from corral.api.security import Principal, authenticate, client_ip
-from corral.errors import AuthenticationError, CorralError, PermissionDeniedError
+from corral.api.security import Principal, authenticate, client_ip, forwarded_https
+from corral.errors import AuthenticationError, PermissionDeniedError
 from corral.realtime.bus import EventBus
 from corral.realtime.hub import EventHub, StopReason
 from corral.realtime.rooms import GLOBAL, ClientFilter, parse_rooms, parse_severity
 from corral.realtime.session import BadMessage, GatewayLimits, GatewaySession, frame, parse_last_id
+from corral.security.handshakes import HandshakeGuard, Refusal
 from corral.security.permissions import Permission
 from corral.security.ratelimit import Budget
 
@@ -47,6 +49,7 @@ async def realtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
     hub = EventHub(api.redis, api.keys, bus)
     hub.start()
     api.extras["realtime.bus"], api.extras["realtime.hub"] = bus, hub
+    handshake_guard(api)
     try:
         yield
     finally:
@@ -75,21 +78,38 @@ Events = Annotated[EventBus, Depends(event_bus)]
 async def realtime(websocket: WebSocket) -> None:
     """Live events. Query: `rooms` (comma-separated), `severity` (minimum), `last_id` (resume), `token`."""
     api: ApiServices = websocket.app.state.services
+    address = client_ip(cast(Request, websocket), api.settings)
+    guard = handshake_guard(api)
+    # Before anything is accepted or asked of Redis: an address that keeps failing, or floods, is refused here.
+    refusal = await guard.admit(address)
+    if refusal is not None:
+        await _deny(websocket, refusal)
+        return
+    try:
+        await _connect(websocket, api, guard, address)
+    except Exception as exc:  # every failure ends in a close code and one log line, never a traceback per socket
+        code, reason = close_for_exception(exc)
+        _log_failure(address, code, reason, exc)
+        await _close(websocket, code, reason)
+
+
+async def _connect(websocket: WebSocket, api: ApiServices, guard: HandshakeGuard, address: str) -> None:
     hub: EventHub = api.extras["realtime.hub"]
     offered = websocket.scope.get("subprotocols") or []
-    await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
-    try:
-        principal = await _authenticate(websocket, api, offered)
-        query = websocket.query_params
-        rooms = query.get("rooms") or GLOBAL
-        event_filter = ClientFilter(
-            parse_rooms(rooms.split(","), api.registry.work_queues),
-            parse_severity(query.get("severity") or "debug"),
-        )
-        last_id = parse_last_id(query.get("last_id"))
-    except CorralError as exc:
-        await _close(websocket, *close_for_error(exc))
-        return
+    async with guard.authenticating(address):
+        await websocket.accept(subprotocol=SUBPROTOCOL if SUBPROTOCOL in offered else None)
+        try:
+            principal = await _authenticate(websocket, api, offered)
+            query = websocket.query_params
+            rooms = query.get("rooms") or GLOBAL
+            event_filter = ClientFilter(
+                parse_rooms(rooms.split(","), api.registry.work_queues),
+                parse_severity(query.get("severity") or "debug"),
+            )
+            last_id = parse_last_id(query.get("last_id"))
+        except AuthenticationError:
+            await guard.failed(address)
+            raise
     if hub.client_count >= api.settings.realtime_max_clients:
         await _close(websocket, CloseCode.TRY_AGAIN_LATER, "this server has as many realtime clients as it takes")
         return
@@ -113,6 +133,36 @@ async def realtime(websocket: WebSocket) -> None:
         await _close(websocket, code, reason)
 
 
+def handshake_guard(api: ApiServices) -> HandshakeGuard:
+    """The process's admission guard of WebSocket handshakes, made on first use."""
+    found = api.extras.get("realtime.guard")
+    if found is None:
+        found = api.extras["realtime.guard"] = HandshakeGuard(
+            api.settings.realtime_auth_failures, api.settings.realtime_pending_per_address
+        )
+    assert isinstance(found, HandshakeGuard)
+    return found
+
+
+async def _deny(websocket: WebSocket, refusal: Refusal) -> None:
+    """Refuse the handshake with HTTP 429 (problem+json, Retry-After); uvicorn logs it as one line."""
+    headers = {"Retry-After": str(refusal.retry_after)}
+    answer = problem(429, "too many requests", refusal.reason, headers=headers)
+    try:
+        await websocket.send_denial_response(answer)
+    except RuntimeError:  # a server without the denial extension: a plain refusal (HTTP 403)
+        await websocket.close(CloseCode.TRY_AGAIN_LATER)
+
+
+def _log_failure(address: str, code: int, reason: str, exc: Exception) -> None:
+    """One line per failed connection; the traceback of an unexpected error only at debug level."""
+    if code == CloseCode.INTERNAL_ERROR:
+        logger.error("realtime connection from %s failed (%d): %s: %s", address, code, type(exc).__name__, exc)
+        logger.debug("realtime connection failure", exc_info=exc)
+    else:
+        logger.info("realtime connection from %s refused (%d): %s", address, code, reason)
+
+
 async def _authenticate(websocket: WebSocket, api: ApiServices, offered: list[str]) -> Principal:
     """Owner policy over a bearer token (header, `bearer.<token>` subprotocol or `token` query) or the cookie."""
     # The HTTP helpers read only the client address, headers and cookies, which a WebSocket has too.
@@ -129,7 +179,7 @@ async def _authenticate(websocket: WebSocket, api: ApiServices, offered: list[st
         principal = Principal(account, "token")
     else:
         principal = await authenticate(connection, api)
-    if principal.via == "session" and not _same_origin(websocket):
+    if principal.via == "session" and not _same_origin(websocket, api):
         raise AuthenticationError("a session cookie is accepted only from this site's own pages (Origin mismatch)")
     if not api.policy.allows(principal.account.role, Permission.REALTIME):
         raise PermissionDeniedError(
@@ -140,10 +190,18 @@ async def _authenticate(websocket: WebSocket, api: ApiServices, offered: list[st
     return principal
 
 
-def _same_origin(websocket: WebSocket) -> bool:
-    """Browsers send Origin: a cookie-authenticated socket opened by another site's page is refused."""
+def _same_origin(websocket: WebSocket, api: ApiServices) -> bool:
+    """Browsers send Origin: a cookie-authenticated socket opened by another site's page is refused.
+
+    The origin must be this API's own: the same host and port, and the scheme the client really uses (https behind
+    a trusted proxy that says so), so a page served over plain http cannot ride the cookie of the https site.
+    """
     origin = websocket.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == websocket.headers.get("host")
+    if origin is None:
+        return True
+    parts = urlsplit(origin.strip().lower())
+    scheme = "https" if forwarded_https(cast(Request, websocket), api.settings) else "http"
+    return parts.scheme == scheme and parts.netloc == (websocket.headers.get("host") or "").lower()
 
 
 async def _serve(websocket: WebSocket, session: GatewaySession, last_id: str | None) -> tuple[CloseCode | None, str]:
@@ -169,8 +227,9 @@ async def _serve(websocket: WebSocket, session: GatewaySession, last_id: str | N
         return close_for_stop(session.stream.stop_reason or StopReason.SHUTDOWN) if stopped in done else pump.result()
     except (WebSocketDisconnect, OSError):
         return None, ""
-    except Exception:
-        logger.exception("realtime session failed")
+    except Exception as exc:
+        logger.error("realtime session failed: %s: %s", type(exc).__name__, exc)
+        logger.debug("realtime session failure", exc_info=exc)
         return CloseCode.INTERNAL_ERROR, "internal error"
     finally:
         for task in tasks:

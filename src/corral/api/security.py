@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -33,17 +34,61 @@ class Principal:
         return self.account.email
 
 
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16)
+def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
+
+
+def _trusted(address: str, settings: Settings) -> bool:
+    """Whether `address` is one of the configured trusted proxies (an address or inside a network)."""
+    if not settings.trusted_proxies:
+        return False
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in _networks(tuple(settings.trusted_proxies)))
+
+
+def _header_values(request: Request, name: str) -> list[str]:
+    """Every comma-separated value of a header, across repeated headers, in order."""
+    return [part.strip() for line in request.headers.getlist(name) for part in line.split(",")]
+
+
 def client_ip(request: Request, settings: Settings) -> str:
-    """The caller's address; X-Forwarded-For is believed only from configured trusted proxies."""
+    """The caller's address.
+
+    `X-Forwarded-For` is read only when the connection comes from a trusted proxy (CORRAL_TRUSTED_PROXIES), and
+    then from the right: each trusted proxy appended the address it was connected from, so the right-most address
+    that is not a trusted proxy is the client; whatever is left of it could have been written by the client.
+    """
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in settings.trusted_proxies:
-        candidate = forwarded.split(",")[0].strip()
+    if not _trusted(peer, settings):
+        return peer
+    found = peer
+    for candidate in reversed(_header_values(request, "x-forwarded-for")):
         try:
-            return str(ipaddress.ip_address(candidate))
+            address = str(ipaddress.ip_address(candidate))
         except ValueError:
-            return peer
-    return peer
+            return found  # a malformed hop: believe nothing beyond the last well-formed one
+        found = address
+        if not _trusted(address, settings):
+            return address
+    return found
+
+
+def forwarded_https(request: Request, settings: Settings) -> bool:
+    """Whether the client's own connection was HTTPS: the request's scheme, or the trusted proxy's word for it."""
+    if request.url.scheme in ("https", "wss"):
+        return True
+    peer = request.client.host if request.client else ""
+    if not _trusted(peer, settings):
+        return False
+    protos = _header_values(request, "x-forwarded-proto")
+    return bool(protos) and protos[-1].lower() == "https"
 
 
 async def authenticate(request: Request, api: ApiServices) -> Principal:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import RedirectResponse
@@ -27,10 +28,22 @@ def wants_html(request: Request) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
+CONSOLE_HOME = "/console"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def safe_next(target: str | None) -> str:
-    """A local path to go to after signing in; anything else (another site, a scheme) becomes the console."""
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return "/console"
+    """A same-origin path to go to after signing in; anything else becomes the console's first page.
+
+    Checked on the decoded value, and again once more decoded: a path (leading `/`), never `//` or a backslash
+    (which browsers read as another host), no control character (browsers drop tab, CR and LF from a URL, so
+    `/<TAB>/host` would become `//host`), hence no scheme either. The sign-in page applies the same rule.
+    """
+    if not target:
+        return CONSOLE_HOME
+    for form in (target, unquote(target)):
+        if not form.startswith("/") or form.startswith("//") or "\\" in form or _CONTROL.search(form):
+            return CONSOLE_HOME
     return target
 
 

@@ -20,6 +20,7 @@ from corral.store import Database, utcnow
 from corral.store.security_models import ApiToken, User
 
 TOKEN_PREFIX = "crl_"
+MAX_TOKEN_LENGTH = 200
 LAST_USED_RESOLUTION = timedelta(seconds=60)
 
 
@@ -161,8 +162,6 @@ class TokenService:
             await self.cache.forget(*await asyncio.to_thread(self._digests_of, user_id))
 
     def _authenticate(self, token: str) -> tuple[Account, datetime | None] | None:
-        if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
-            return None
         now = utcnow()
         with self.database.transaction() as session:
             row = session.execute(
@@ -181,6 +180,8 @@ class TokenService:
 
     async def authenticate(self, token: str) -> Account | None:
         """The account owning a live token, or None for unknown, revoked, expired or disabled."""
+        if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_LENGTH:
+            return None  # not even shaped like a token: no round trip to Redis or the SQL store
         token_digest = digest(token)
         if self.cache is not None:
             cached = await self.cache.get(token_digest)

@@ -1,14 +1,14 @@
 // The sign-in form: POST /auth/login, then go to the page that sent the browser here.
 
 import { request } from "../api.js";
+import { safeNext } from "../next.js";
 import { $, describe, showFormError } from "../ui.js";
 
 const form = $("#login");
 const error = $("#login-error");
 
 function target() {
-  const next = form.dataset.next || "/console";
-  return next.startsWith("/") && !next.startsWith("//") ? next : "/console";
+  return safeNext(form.dataset.next || "");
 }
 
 form.addEventListener("submit", async (event) => {
