@@ -30,6 +30,7 @@ err = Console(stderr=True)
 
 T = TypeVar("T")
 CLEAR_PHRASE = "clear dlq"
+DELETE_PHRASE = "delete dlq"
 DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Data directory (default: CORRAL_DATA_DIR or ./.corral)")
 ]
@@ -191,7 +192,13 @@ def delete(entry_ids: Annotated[list[str], typer.Argument(help="Entry ids")], da
 
 
 def _bulk(
-    kind: TaskKind, flt: DlqFilter, rate: int | None, yes: bool, phrase: str | None, data_dir: Path | None
+    kind: TaskKind,
+    flt: DlqFilter,
+    rate: int | None,
+    yes: bool,
+    phrase: str | None,
+    data_dir: Path | None,
+    announce: str | None = None,
 ) -> None:
     async def run(dlq: DlqService) -> TaskState | None:
         preview = await dlq.tasks.preview(flt)
@@ -209,7 +216,6 @@ def _bulk(
                 raise typer.Exit(1)
         elif not yes and not typer.confirm("Go ahead?"):
             raise typer.Exit(1)
-        announce = "dlq.cleared" if phrase else None
         state = await dlq.tasks.start(kind, flt, _actor(), rate, announce)
         return await _follow(dlq, state)
 
@@ -272,12 +278,15 @@ def delete_all(
     field: Fields = None,
     search: Search = None,
     since_hours: SinceHours = None,
-    yes: Yes = False,
+    phrase: Annotated[str | None, typer.Option(help=f"Type {DELETE_PHRASE!r} here instead of at the prompt")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Delete every entry of a filter after a preview."""
+    """Delete every entry of a filter after a preview; asks to type 'delete dlq' (like the API's bulk delete)."""
     flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
-    _bulk("delete", flt, None, yes, None, data_dir)
+    if phrase is not None and phrase != DELETE_PHRASE:
+        err.print(f"[red]error:[/red] --phrase must be {DELETE_PHRASE!r}; nothing was done")
+        raise typer.Exit(1)
+    _bulk("delete", flt, None, phrase is not None, DELETE_PHRASE, data_dir)
 
 
 @dlq_app.command("clear")
@@ -294,7 +303,7 @@ def clear(
     if phrase is not None and phrase != CLEAR_PHRASE:
         err.print(f"[red]error:[/red] --phrase must be {CLEAR_PHRASE!r}; nothing was done")
         raise typer.Exit(1)
-    _bulk("delete", flt, None, phrase is not None, CLEAR_PHRASE, data_dir)
+    _bulk("delete", flt, None, phrase is not None, CLEAR_PHRASE, data_dir, announce="dlq.cleared")
 
 
 @dlq_app.command("stats")

@@ -1,4 +1,4 @@
-"""`corral users ...`: create, list and disable accounts in the SQL store."""
+"""`corral users ...`: create, list, disable accounts, change a password or a role, in the SQL store."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def disable(
 
 
 async def _forget_access(settings: Settings, user_id: int) -> None:
-    """End the account's sessions and drop its cached tokens, when Corral's server is reachable."""
+    """End the account's sessions and drop its cached tokens (after a disable, a password or a role change), when
+    Corral's server is reachable."""
     from redis.exceptions import RedisError
 
     from corral.connection import redis_client, resolve_redis_url
@@ -137,8 +138,22 @@ def set_password(
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input")] = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Set a new password for an account (at least 12 characters)."""
+    """Set a new password for an account (at least 12 characters); its sessions end and its cached tokens drop."""
     settings = _settings(data_dir)
     password = _read_password(password_stdin)
     account = _run(settings, lambda users: users.set_password(email, password))
-    out.print(f"password changed for {account.email}", highlight=False)
+    asyncio.run(_forget_access(settings, account.id))
+    out.print(f"password changed for {account.email}; its sessions were ended", highlight=False)
+
+
+@users_app.command("set-role")
+def set_role(
+    email: Annotated[str, typer.Option(help="The account whose role changes")],
+    role: Annotated[Role, typer.Option(help="owner, admin, editor or viewer")],
+    data_dir: DataDir = None,
+) -> None:
+    """Give an account another role; its sessions end and its cached tokens drop. The last owner keeps hers."""
+    settings = _settings(data_dir)
+    account = _run(settings, lambda users: users.set_role(email, role))
+    asyncio.run(_forget_access(settings, account.id))
+    out.print(f"{account.email} is now {account.role.value}; its sessions were ended", highlight=False)

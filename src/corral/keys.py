@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import quote
 
 
 @dataclass(frozen=True)
@@ -121,8 +122,11 @@ class Keys:
 
     # Worker state
     def otp(self, user_id: str, purpose: str) -> str:
-        """Hash of one user's pending one-time code for one purpose (HMAC of the code, attempts left)."""
-        return f"{self.prefix}:otp:{purpose}:{user_id}"
+        """Hash of one user's pending one-time code for one purpose (HMAC of the code, attempts left).
+
+        Both parts are percent-encoded (`:` becomes `%3A`), so no two (purpose, user) pairs share a key.
+        """
+        return f"{self.prefix}:otp:{quote(purpose, safe='')}:{quote(user_id, safe='')}"
 
     def workflow_run(self, run_id: str) -> str:
         """Hash of one workflow run: status and per-step state and results."""

@@ -30,8 +30,10 @@ Note = Annotated[AuditNote, Depends(audit_note)]
 Reader = Annotated[Principal, require(Permission.DLQ_READ)]
 Replayer = Annotated[Principal, require(Permission.DLQ_REPLAY)]
 Deleter = Annotated[Principal, require(Permission.DLQ_DELETE)]
-Exporter = Annotated[Principal, require(Permission.EXPORT, Budget.EXPORT)]
+# An export carries every payload, which `dlq:read` guards: exporting needs both.
+Exporter = Annotated[Principal, require(Permission.EXPORT, Budget.EXPORT, Permission.DLQ_READ)]
 CLEAR_PHRASE = "clear dlq"
+DELETE_PHRASE = "delete dlq"
 
 
 def dlq_service(request: Request) -> DlqService:
@@ -209,13 +211,15 @@ class ReplayedPublic(BaseModel):
 
 
 class BulkCreate(BaseModel):
-    """A bulk action by ids (done at once, up to 1,000), or by filter (a preview and token, then a task)."""
+    """A bulk action by ids (up to 1,000) or by filter. A replay by ids is done at once; a replay by filter and
+    every delete take two calls: a preview with a token, then the token (and, to delete, the typed phrase)."""
 
     model_config = ConfigDict(extra="forbid")
     ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
     filter: FilterCreate | None = None
     rate: int | None = Field(default=None, ge=1, le=100_000, description="jobs per second (default from settings)")
     confirmation_token: str | None = Field(default=None, max_length=200)
+    phrase: str | None = Field(default=None, max_length=200, description="to delete: `delete dlq`, typed")
 
 
 class ClearCreate(BaseModel):
@@ -346,20 +350,17 @@ async def _bulk(
     note.resource = "dlq"
     if (body.ids is None) == (body.filter is None):
         raise InvalidRequestError("give either ids or a filter", [FieldError("ids", "either ids or filter")])
+    if kind == "delete":
+        return await _confirmed_delete(body, api, dlq, principal, note)
     if body.ids is not None:
-        if kind == "replay":
-            results = await dlq.replay_many(body.ids, principal.actor)
-            done = sum(1 for value in results.values() if not value.startswith("error"))
-        else:
-            deleted = set(await dlq.delete(body.ids))
-            results = {entry_id: "deleted" if entry_id in deleted else "error: not found" for entry_id in body.ids}
-            done = len(deleted)
+        results = await dlq.replay_many(body.ids, principal.actor)
+        done = sum(1 for value in results.values() if not value.startswith("error"))
         note.params, note.affected = {"ids": body.ids[:100]}, done
         return BulkPublic(status="done", count=done, results=results)
     assert body.filter is not None
     flt = body.filter.to_filter()
     dlq.query.validate(flt)
-    action = f"dlq.bulk_{kind}"
+    action = "dlq.bulk_replay"
     params = {"filter": flt.as_params(), "rate": body.rate}
     if body.confirmation_token is None:
         preview = await dlq.tasks.preview(flt)
@@ -367,9 +368,40 @@ async def _bulk(
         note.params = {"stage": "preview", "count": preview.count, **params}
         return _preview(preview, ticket)
     await api.confirmations.redeem(body.confirmation_token, "", principal.actor, action, params)
-    state = await dlq.tasks.start(kind, flt, principal.actor, body.rate)
+    state = await dlq.tasks.start("replay", flt, principal.actor, body.rate)
     note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
     return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
+
+
+async def _confirmed_delete(
+    body: BulkCreate, api: ApiServices, dlq: DlqService, principal: Principal, note: AuditNote
+) -> BulkPublic:
+    """A bulk delete, by ids or by filter, in two calls: the impact and a token, then the token and the phrase."""
+    action = "dlq.bulk_delete"
+    flt = body.filter.to_filter() if body.filter is not None else None
+    if flt is not None:
+        dlq.query.validate(flt)
+    params: dict[str, Any] = {"ids": body.ids} if flt is None else {"filter": flt.as_params(), "rate": body.rate}
+    if body.confirmation_token is None:
+        preview = await (dlq.tasks.preview(flt) if flt is not None else dlq.preview_ids(body.ids or []))
+        ticket = await api.confirmations.issue(principal.actor, action, params, phrase=DELETE_PHRASE)
+        note.params = {"stage": "preview", "count": preview.count, **_noted(params)}
+        return _preview(preview, ticket)
+    await api.confirmations.redeem(body.confirmation_token, body.phrase, principal.actor, action, params)
+    if flt is None:
+        ids = body.ids or []
+        deleted = set(await dlq.delete(ids))
+        results = {entry_id: "deleted" if entry_id in deleted else "error: not found" for entry_id in ids}
+        note.params, note.affected = {"stage": "confirmed", **_noted(params)}, len(deleted)
+        return BulkPublic(status="done", count=len(deleted), results=results)
+    state = await dlq.tasks.start("delete", flt, principal.actor, body.rate)
+    note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
+    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
+
+
+def _noted(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as the audit row keeps them: at most 100 ids."""
+    return {**params, "ids": params["ids"][:100]} if "ids" in params else params
 
 
 @router.post("/replay", name="dlq.bulk_replay", response_model=BulkPublic)
@@ -382,7 +414,9 @@ async def bulk_replay(body: BulkCreate, api: Api, dlq: Dlq, note: Note, principa
 
 @router.post("/delete", name="dlq.bulk_delete", response_model=BulkPublic)
 async def bulk_delete(body: BulkCreate, api: Api, dlq: Dlq, note: Note, principal: Deleter) -> BulkPublic:
-    """Delete entries by `ids` at once, or by `filter` after a preview and its confirmation token."""
+    """Delete entries by `ids` (up to 1,000) or by `filter`, always in two calls: the first answers the impact
+    (count, sample, queues) and a confirmation token; the second sends the token and the typed phrase
+    `delete dlq` within 120 s (ids are then deleted at once, a filter starts a background task)."""
     return await _bulk("delete", body, api, dlq, principal, note)
 
 

@@ -13,12 +13,13 @@ from pydantic import BaseModel, ConfigDict
 from corral.api.context import ApiServices
 from corral.api.errors import problem
 from corral.api.routing import PROBLEM_RESPONSES, owner_router, problem_response
-from corral.api.security import Principal, require
+from corral.api.security import Principal, client_ip, require
 from corral.monitoring.failures import Window
 from corral.monitoring.prometheus import CONTENT_TYPE
 from corral.monitoring.rules import Thresholds
 from corral.monitoring.service import Monitoring
 from corral.security.permissions import Permission
+from corral.security.ratelimit import Budget
 
 router = owner_router(prefix="/owner", tags=["monitoring"])
 metrics_router = APIRouter(tags=["monitoring"])
@@ -362,11 +363,14 @@ async def get_alert_rules(monitoring: Mon, _: Reader) -> AlertRulesPublic:
         200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"},
         401: PROBLEM_RESPONSES[401],
         404: problem_response("Disabled: no CORRAL_METRICS_TOKEN is set"),
+        429: PROBLEM_RESPONSES[429],
     },
 )
 async def prometheus_metrics(request: Request) -> Response:
     """Prometheus exposition; needs `Authorization: Bearer <CORRAL_METRICS_TOKEN>` (404 while no token is set)."""
     api: ApiServices = request.app.state.services
+    # Every request spends the address's budget before the token is compared: guesses are throttled (429).
+    await api.limits.spend(Budget.METRICS, client_ip(request, api.settings), report=False)
     expected = api.settings.metrics_token.get_secret_value()
     if not expected:
         return problem(404, "not found", "/metrics is disabled: set CORRAL_METRICS_TOKEN to enable it")

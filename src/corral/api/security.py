@@ -114,11 +114,12 @@ async def authenticate(request: Request, api: ApiServices) -> Principal:
 
 
 class Require:
-    """A route's guard: spends the IP budget, authenticates, checks CSRF and the permission, spends the user budget."""
+    """A route's guard: spends the IP budget, authenticates, checks CSRF and the permissions, spends the user budget."""
 
-    def __init__(self, permission: Permission, budget: Budget | None = None) -> None:
+    def __init__(self, permission: Permission, budget: Budget | None = None, *also: Permission) -> None:
         self.permission = permission
         self.budget = budget
+        self.permissions = (permission, *also)
 
     async def __call__(self, request: Request, api: ApiServices = Depends(services)) -> Principal:  # noqa: B008
         budget = self.budget or (Budget.READ if request.method in SAFE_METHODS else Budget.MUTATION)
@@ -129,16 +130,17 @@ class Require:
         if principal.via == "session" and request.method not in SAFE_METHODS:
             if principal.session is None or not csrf_matches(principal.session, request.headers.get(CSRF_HEADER)):
                 raise CsrfError(f"send the session's CSRF token in the {CSRF_HEADER} header")
-        if not api.policy.allows(principal.account.role, self.permission):
-            raise PermissionDeniedError(
-                f"this needs the {self.permission.value} permission, which your role "
-                f"({principal.account.role.value}) does not hold"
-            )
+        for permission in self.permissions:
+            if not api.policy.allows(principal.account.role, permission):
+                raise PermissionDeniedError(
+                    f"this needs the {permission.value} permission, which your role "
+                    f"({principal.account.role.value}) does not hold"
+                )
         # The headers report the account's budget; the address's is checked without reading its window.
         request.state.rate = await api.limits.spend(budget, "user", str(principal.account.id))
         return principal
 
 
-def require(permission: Permission, budget: Budget | None = None) -> Any:
-    """The dependency a route declares for its permission (and, for exports, its budget)."""
-    return Depends(Require(permission, budget))
+def require(permission: Permission, budget: Budget | None = None, *also: Permission) -> Any:
+    """The dependency a route declares for its permission (plus any `also` needed), and for exports its budget."""
+    return Depends(Require(permission, budget, *also))

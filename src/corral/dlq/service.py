@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -9,9 +10,9 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.analytics import DlqAnalytics
-from corral.dlq.bulk import BulkTasks, TaskState
+from corral.dlq.bulk import SAMPLE_SIZE, BulkTasks, Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
-from corral.dlq.query import DlqFilter, DlqQuery
+from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
 from corral.dlq.replay import Replayer, ReplayResult
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
@@ -68,6 +69,12 @@ class DlqService:
                 "dlq.deleted", {"count": len(gone), "entries": [entry_id for entry_id, *_ in gone][:100]}
             )
         return [entry_id for entry_id, *_ in gone]
+
+    async def preview_ids(self, entry_ids: list[str]) -> Preview:
+        """What deleting or replaying these ids would touch: the entries that exist, a sample, their queues."""
+        rows = json.loads(await self.query.rows(entry_ids[:MAX_IDS], "summary"))
+        found = [EntrySummary.from_row(row) for row in rows]
+        return Preview(len(found), found[:SAMPLE_SIZE], sorted({item.queue for item in found}))
 
     async def replay_many(self, entry_ids: list[str], actor: str) -> dict[str, str]:
         """Replay each entry by id; entry id -> the new job id, or `error: <reason>`."""

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 import logging
-import socket
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +12,15 @@ import httpx
 
 from corral import __version__
 from corral.errors import JobFailure, UnrecoverableJobError
+from corral.outbound import (
+    IPAddress,
+    PinnedRequest,
+    Resolver,
+    default_port,
+    refused_addresses,
+    system_resolver,
+    unpooled_client,
+)
 from corral.plugins.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from corral.settings import Settings
 
@@ -23,8 +28,6 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 """4xx answers that mean "later" rather than "never"; every other 4xx is unrecoverable."""
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
@@ -37,18 +40,6 @@ class WebhookDelivery:
     duration_ms: int
 
 
-def is_public_address(address: IPAddress) -> bool:
-    """True for globally routable unicast addresses; False for private, loopback, link-local, reserved, multicast."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_global and not address.is_multicast
-
-
-def refused_addresses(addresses: Iterable[IPAddress]) -> list[IPAddress]:
-    """The addresses a webhook must not reach unless private targets are allowed."""
-    return [address for address in addresses if not is_public_address(address)]
-
-
 class WebhookSender:
     """Posts webhook events with one HTTP client; resolves and checks the host, then connects to that address."""
 
@@ -58,16 +49,12 @@ class WebhookSender:
         timeout_seconds: float,
         allow_private: bool,
         secrets: dict[str, str],
+        resolver: Resolver = system_resolver,
     ) -> None:
         self.allow_private = allow_private
         self._secrets = secrets
-        # No pooled connections: each request is pinned to a checked address and its own TLS server name.
-        self._client = httpx.AsyncClient(
-            timeout=timeout_seconds,
-            follow_redirects=False,
-            trust_env=False,
-            limits=httpx.Limits(max_keepalive_connections=0),
-        )
+        self._resolver = resolver
+        self._client = unpooled_client(timeout_seconds)
         self.timeout_seconds = timeout_seconds
 
     @classmethod
@@ -100,12 +87,12 @@ class WebhookSender:
             if secret is None:
                 raise UnrecoverableJobError(f"unknown webhook secretRef {secret_ref!r}")
         target = httpx.URL(url)
-        address = await self._checked_address(target)
+        pinned = PinnedRequest.to(target, await self._checked_address(target))
         document = {"event": event, "pluginId": plugin_id, "deliveryId": delivery_id, "data": body}
         content = json.dumps(document, separators=(",", ":"), allow_nan=False).encode()
         timestamp = int(time.time())
         headers = {
-            "Host": target.netloc.decode("ascii"),
+            "Host": pinned.host_header,
             "Content-Type": "application/json",
             "User-Agent": f"corral-webhook/{__version__}",
             EVENT_HEADER: event,
@@ -118,10 +105,7 @@ class WebhookSender:
         started = time.monotonic()
         try:
             response = await self._client.post(
-                target.copy_with(host=str(address)),
-                content=content,
-                headers=headers,
-                extensions={"sni_hostname": target.host},
+                pinned.url, content=content, headers=headers, extensions=pinned.extensions
             )
         except httpx.TimeoutException:
             raise JobFailure(f"{label} timed out after {self.timeout_seconds:g} s") from None
@@ -142,12 +126,10 @@ class WebhookSender:
     async def _checked_address(self, target: httpx.URL) -> IPAddress:
         """The address to connect to: the host's first resolved address, once every resolved one is allowed."""
         host = target.host
-        port = target.port or (443 if target.scheme == "https" else 80)
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
+            addresses = await self._resolver(host, default_port(target))
+        except OSError as exc:
             raise JobFailure(f"webhook {host} cannot be resolved: {exc}") from None
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
             raise JobFailure(f"webhook {host} resolves to no address")
         refused = [] if self.allow_private else refused_addresses(addresses)

@@ -23,6 +23,7 @@ class Budget(enum.StrEnum):
     EXPORT = "export"
     LOGIN_IP = "login-ip"
     LOGIN_ACCOUNT = "login-account"
+    METRICS = "metrics"
 
 
 class RateLimits:
@@ -36,6 +37,7 @@ class RateLimits:
                 Budget.EXPORT: parse(settings.rate_limit_exports),
                 Budget.LOGIN_IP: parse(settings.rate_limit_login_ip),
                 Budget.LOGIN_ACCOUNT: parse(settings.rate_limit_login_account),
+                Budget.METRICS: parse(settings.rate_limit_metrics),
             }
         except ValueError as exc:
             raise ConfigurationError(f"rate limit: {exc}") from None

@@ -131,6 +131,25 @@ class UserService:
         """Replace an account's password (for example the first owner's one-time password)."""
         return await asyncio.to_thread(self._set_password, email, password)
 
+    def _set_role(self, email: str, role: Role) -> Account:
+        address = normalise_email(email)
+        with self.database.transaction() as session:
+            user = session.scalar(select(User).where(User.email == address))
+            if user is None:
+                raise NotFoundError(f"no account with email {address}")
+            if user.role == Role.OWNER.value and role is not Role.OWNER and user.disabled_at is None:
+                owners = session.scalar(
+                    select(func.count()).select_from(User).where(User.role == "owner", User.disabled_at.is_(None))
+                )
+                if (owners or 0) <= 1:
+                    raise ConflictError("cannot change the role of the last active owner")
+            user.role = Role(role).value
+            return Account.of(user)
+
+    async def set_role(self, email: str, role: Role) -> Account:
+        """Give an account another role; the last active owner keeps hers."""
+        return await asyncio.to_thread(self._set_role, email, role)
+
     def _authenticate(self, email: str, password: str) -> Account | None:
         address = email.strip().lower()[:320]
         with self.database.transaction() as session:

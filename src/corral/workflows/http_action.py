@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
-import ipaddress
 import json
 import logging
-import socket
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from corral.errors import JobFailure, UnrecoverableJobError
+from corral.outbound import (
+    IPAddress,
+    PinnedRequest,
+    Resolver,
+    default_port,
+    refused_addresses,
+    system_resolver,
+    unpooled_client,
+)
 from corral.workflows.actions import HttpParams
 
 logger = logging.getLogger(__name__)
@@ -21,31 +27,33 @@ MAX_RESPONSE_BYTES = 1_048_576
 RETRYABLE_STATUSES = frozenset({408, 425, 429})
 
 
-async def public_address_problem(url: str) -> str | None:
-    """Why `url`'s host must not be called (it resolves to a non-public address), or None when it may."""
-    host = urlsplit(url).hostname or ""
+def _problem(host: str, addresses: list[IPAddress]) -> str | None:
+    """Why `host` must not be called (one of its addresses is not public), or None when it may."""
+    refused = refused_addresses(addresses)
+    return f"{host!r} resolves to the non-public address {refused[0]}" if refused else None
+
+
+async def _resolve(target: httpx.URL, resolver: Resolver) -> list[IPAddress]:
     try:
-        addresses = [ipaddress.ip_address(host)]
-    except ValueError:
-        loop = asyncio.get_running_loop()
-        try:
-            infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            raise JobFailure(f"cannot resolve {host!r}: {exc}") from None
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
-    for address in addresses:
-        mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
-        if not (mapped or address).is_global:
-            return f"{host!r} resolves to the non-public address {address}"
-    return None
+        addresses = await resolver(target.host, default_port(target))
+    except OSError as exc:
+        raise JobFailure(f"cannot resolve {target.host!r}: {exc}") from None
+    if not addresses:
+        raise JobFailure(f"cannot resolve {target.host!r}: no address")
+    return addresses
 
 
 class HttpAction:
-    """Runs `http` steps with one shared client; redirects are not followed (they could leave the allowed hosts)."""
+    """Runs `http` steps: the host is resolved once and checked, and the request pinned to the checked address.
 
-    def __init__(self, *, timeout_seconds: float, allow_private: bool) -> None:
+    Redirects are not followed (they could leave the allowed hosts) and proxy variables are ignored (a proxy would
+    resolve the name again).
+    """
+
+    def __init__(self, *, timeout_seconds: float, allow_private: bool, resolver: Resolver = system_resolver) -> None:
         self.allow_private = allow_private
-        self.client = httpx.AsyncClient(timeout=timeout_seconds, follow_redirects=False)
+        self.resolver = resolver
+        self.client = unpooled_client(timeout_seconds)
 
     async def close(self) -> None:
         """Close the client's connections."""
@@ -53,15 +61,20 @@ class HttpAction:
 
     async def run(self, params: HttpParams) -> dict[str, Any]:
         """Send the request; 408/425/429, 5xx and network errors are retryable, other unexpected statuses are not."""
+        target = httpx.URL(params.url)
+        addresses = await _resolve(target, self.resolver)
         if not self.allow_private:
-            problem = await public_address_problem(params.url)
+            problem = _problem(urlsplit(params.url).hostname or "", addresses)
             if problem:
                 raise UnrecoverableJobError(f"refused: {problem} (set CORRAL_WEBHOOK_ALLOW_PRIVATE to allow)")
+        pinned = PinnedRequest.to(target, addresses[0])
+        headers = {name: value for name, value in params.headers.items() if name.lower() != "host"}
         request = self.client.build_request(
             params.method,
-            params.url,
-            headers=params.headers,
+            pinned.url,
+            headers={**headers, "Host": pinned.host_header},
             json=params.json_body,
+            extensions=pinned.extensions,
         )
         try:
             response = await self.client.send(request, stream=True)

@@ -27,7 +27,10 @@ export async function bulkByFilter(kind, filter, button) {
     toast(`${verb} cancelled: nothing was changed`, "info");
     return null;
   }
-  const started = await act(button, () => api.post(path, { filter, confirmation_token: preview.confirmation_token }),
+  // `confirmed` is the typed phrase when the API asks for one (every delete does).
+  const body = { filter, confirmation_token: preview.confirmation_token };
+  if (preview.phrase) body.phrase = confirmed;
+  const started = await act(button, () => api.post(path, body),
     (result) => `${verb} of ${fmtNumber(result.count)} ${result.count === 1 ? "entry" : "entries"} started`);
   return started || null;
 }

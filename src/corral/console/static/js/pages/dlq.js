@@ -240,11 +240,23 @@ $("#replay-selected").addEventListener("click", (event) =>
 $("#delete-selected").addEventListener("click", async (event) => {
   const button = event.currentTarget;
   const ids = [...selected];
-  const ok = await confirmAction({ title: "Delete entries", text: `Delete ${ids.length} selected entr${ids.length === 1 ? "y" : "ies"} for good?`,
-    confirmLabel: "Delete" });
-  if (ok === null) return;
+  // Two calls, like every bulk delete: the API's impact and token, then the token with the typed phrase.
+  const impact = await act(button, () => api.post("/owner/dlq/delete", { ids }));
+  if (!impact) return;
+  const phrase = await confirmAction({
+    title: "Delete entries",
+    text: `Delete ${fmtNumber(impact.count)} selected entr${impact.count === 1 ? "y" : "ies"}`
+      + `${impact.queues.length ? ` of ${impact.queues.join(", ")}` : ""} for good? It expires in ${impact.expires_in} s.`,
+    sample: impact.sample.map((item) => `${item.queue} · ${item.name} · job ${item.job_id}`),
+    phrase: impact.phrase,
+    confirmLabel: "Delete",
+  });
+  if (phrase === null) {
+    toast("Delete cancelled: nothing was deleted", "info");
+    return;
+  }
   await act(button, async () => {
-    const result = await api.post("/owner/dlq/delete", { ids });
+    const result = await api.post("/owner/dlq/delete", { ids, confirmation_token: impact.confirmation_token, phrase });
     await reload();
     return result;
   }, (result) => `Deleted ${result.count} entr${result.count === 1 ? "y" : "ies"}`);
