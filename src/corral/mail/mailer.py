@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from corral.mail.message import MailContent, build_message
-from corral.mail.templates import TemplateRegistry, template_directory
+from corral.mail.templates import BoundedRenderer, template_directory
 from corral.mail.transport import DeliveryReceipt, MailTransport, transport_from_settings
 from corral.settings import Settings
 
@@ -15,7 +14,7 @@ from corral.settings import Settings
 class Mailer:
     """Composes and delivers messages from one sender through one transport."""
 
-    def __init__(self, transport: MailTransport, templates: TemplateRegistry, sender: str) -> None:
+    def __init__(self, transport: MailTransport, templates: BoundedRenderer, sender: str) -> None:
         self.transport = transport
         self.templates = templates
         self.sender = sender
@@ -25,13 +24,13 @@ class Mailer:
         """A mailer with the transport chosen by `mail_url` and templates from `<data_dir>/mail-templates`."""
         return cls(
             transport_from_settings(settings),
-            TemplateRegistry(template_directory(settings.data_dir)),
+            BoundedRenderer(template_directory(settings.data_dir), settings.mail_render_timeout_seconds),
             settings.mail_from,
         )
 
     async def render(self, template_id: str, subject: str, variables: Mapping[str, Any]) -> MailContent:
-        """Template `template_id` rendered with `variables` (off the event loop: templates may be read from disk)."""
-        return await asyncio.to_thread(self.templates.render, template_id, subject, dict(variables))
+        """Template `template_id` rendered with `variables`, in a render process bounded in time and memory."""
+        return await self.templates.render(template_id, subject, variables)
 
     async def send(
         self,

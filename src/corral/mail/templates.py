@@ -1,107 +1,150 @@
-"""Mail templates: Jinja2 in a sandbox, built-in ones plus `<id>.txt` / `<id>.html` files in a directory."""
+"""Mail templates: rendered in Jinja2's sandbox, in a process of their own that is killed past a time limit."""
 
 from __future__ import annotations
 
-import re
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from jinja2 import (
-    BaseLoader,
-    DictLoader,
-    FileSystemLoader,
-    PrefixLoader,
-    StrictUndefined,
-    Template,
-    TemplateNotFound,
-    select_autoescape,
-)
-from jinja2.exceptions import TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 from corral.errors import UnrecoverableJobError
 from corral.mail.message import MailContent
+from corral.mail_sandbox import BUILTIN_TEMPLATES, RenderProblem, SandboxTemplates
 
-BUILTIN_TEMPLATES: dict[str, str] = {
-    "otp.txt": (
-        "Your one-time code{% if purpose %} for {{ purpose }}{% endif %} is:\n\n"
-        "    {{ code }}\n\n"
-        "It expires in {{ minutes }} minute{{ 's' if minutes != 1 }}. "
-        "If you did not ask for it, ignore this message.\n"
-    ),
-    "otp.html": (
-        "<p>Your one-time code{% if purpose %} for {{ purpose }}{% endif %} is:</p>\n"
-        '<p style="font-size:24px;letter-spacing:4px"><strong>{{ code }}</strong></p>\n'
-        "<p>It expires in {{ minutes }} minute{{ 's' if minutes != 1 }}. "
-        "If you did not ask for it, ignore this message.</p>\n"
-    ),
-    "welcome.txt": "Hello {{ name }},\n\nwelcome to {{ product | default('Corral') }}.\n",
-    "welcome.html": "<p>Hello {{ name }},</p>\n<p>welcome to {{ product | default('Corral') }}.</p>\n",
-    "notification.txt": (
-        "{{ heading }}\n\n{{ message }}\n"
-        "{% if actionUrl %}\n{{ actionLabel | default('Open') }}: {{ actionUrl }}\n{% endif %}"
-    ),
-    "notification.html": (
-        "<h1>{{ heading }}</h1>\n<p>{{ message }}</p>\n"
-        '{% if actionUrl %}<p><a href="{{ actionUrl }}">{{ actionLabel | default("Open") }}</a></p>{% endif %}\n'
-    ),
-}
-"""Templates available with no setup: `otp` (used by email.otp), `welcome` and `notification`."""
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "BUILTIN_TEMPLATES",
+    "BoundedRenderer",
+    "TemplateRegistry",
+    "TemplateRenderError",
+    "template_directory",
+]
 
 TEMPLATE_DIRECTORY_NAME = "mail-templates"
+RENDER_MEMORY_MB = 256
+"""Address-space limit of the render process (the interpreter and Jinja2 take about 30 MB of it)."""
+STARTUP_SECONDS = 30.0
+"""Time the render process gets to start and load Jinja2, before the rendering's own time limit starts."""
+MAX_RENDERED_BYTES = 16 * 1_048_576
 
 
 class TemplateRenderError(UnrecoverableJobError):
-    """Raised when a template is unknown or fails to render (a missing variable, a syntax or sandbox error)."""
+    """Raised when a template is unknown or fails to render (a missing variable, a syntax or sandbox error, or
+    rendering past its time or memory limit)."""
 
 
 class TemplateRegistry:
-    """Renders mail templates by id; a template is a text part `<id>.txt`, an HTML part `<id>.html`, or both.
+    """Renders mail templates by id in this process (see `corral.mail_sandbox.SandboxTemplates`).
 
-    A template in `directory` (either part) replaces the built-in template of the same id as a whole.
-    Rendering runs in Jinja2's immutable sandbox with strict undefined variables; the HTML part is
-    auto-escaped, the text part is not.
+    For trusted callers and tests only: the worker renders with `BoundedRenderer`, which can stop a template.
     """
 
     def __init__(self, directory: Path | None = None, builtins: Mapping[str, str] | None = None) -> None:
-        loaders: dict[str, BaseLoader] = {}
-        if directory is not None:
-            loaders["operator"] = FileSystemLoader(str(directory))
-        loaders["builtin"] = DictLoader(dict(BUILTIN_TEMPLATES if builtins is None else builtins))
-        self._sources = list(loaders)
-        self._env = ImmutableSandboxedEnvironment(
-            loader=PrefixLoader(loaders, delimiter="/"),
-            undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
-            keep_trailing_newline=True,
-        )
-
-    def _parts(self, template_id: str) -> dict[str, Template]:
-        """The parts of a template from the first source that has any: the operator's directory, then built-ins."""
-        for source in self._sources:
-            parts: dict[str, Template] = {}
-            for extension in ("txt", "html"):
-                try:
-                    parts[extension] = self._env.get_template(f"{source}/{template_id}.{extension}")
-                except TemplateNotFound:
-                    continue
-            if parts:
-                return parts
-        raise TemplateRenderError(f"unknown mail template {template_id!r}")
+        self._templates = SandboxTemplates(directory, builtins)
 
     def render(self, template_id: str, subject: str, variables: Mapping[str, Any]) -> MailContent:
         """The subject and bodies of template `template_id` rendered with `variables`; the subject is a template too."""
         try:
-            rendered = {extension: part.render(variables) for extension, part in self._parts(template_id).items()}
-            rendered_subject = self._env.from_string(subject).render(variables)
-        except TemplateError as exc:
-            raise TemplateRenderError(f"mail template {template_id!r}: {exc}") from None
-        # A rendered variable must not break the subject header over several lines.
-        single_line = re.sub(r"\s+", " ", rendered_subject).strip()
-        if not single_line:
-            raise TemplateRenderError(f"mail template {template_id!r}: the subject renders empty")
-        return MailContent(subject=single_line, text=rendered.get("txt"), html=rendered.get("html"))
+            rendered = self._templates.render(template_id, subject, variables)
+        except RenderProblem as exc:
+            raise TemplateRenderError(str(exc)) from None
+        return MailContent(subject=str(rendered["subject"]), text=rendered["text"], html=rendered["html"])
+
+
+class BoundedRenderer:
+    """Renders each mail in a fresh `python -m corral.mail_sandbox` process with a time and a memory limit.
+
+    Past `timeout_seconds` (counted once the process is ready) the process is killed and the job fails
+    unrecoverably; a job timeout or shutdown that cancels the render kills it too, so no rendering outlives the job
+    that asked for it.
+    """
+
+    def __init__(
+        self,
+        directory: Path | None,
+        timeout_seconds: float,
+        memory_mb: int = RENDER_MEMORY_MB,
+        python: str = sys.executable,
+    ) -> None:
+        self.directory = directory
+        self.timeout_seconds = timeout_seconds
+        self.memory_mb = memory_mb
+        self.python = python
+
+    async def render(self, template_id: str, subject: str, variables: Mapping[str, Any]) -> MailContent:
+        """The subject and bodies of template `template_id` rendered with `variables`; raises TemplateRenderError."""
+        label = f"mail template {template_id!r}"
+        request = {
+            "directory": str(self.directory) if self.directory is not None else None,
+            "template": template_id,
+            "subject": subject,
+            "variables": dict(variables),
+        }
+        process = await asyncio.create_subprocess_exec(
+            self.python,
+            "-m",
+            "corral.mail_sandbox",
+            "--memory-mb",
+            str(self.memory_mb),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,  # its own process group, killed as a whole
+            env={name: value for name, value in os.environ.items() if not name.startswith("CORRAL_")},
+            limit=MAX_RENDERED_BYTES,
+        )
+        assert process.stdin is not None and process.stdout is not None
+        try:
+            process.stdin.write(json.dumps(request).encode())
+            await process.stdin.drain()
+            process.stdin.close()
+            if (await _read_line(process.stdout, STARTUP_SECONDS, label)).get("event") != "ready":
+                raise TemplateRenderError(f"{label}: the render process did not start")
+            try:
+                answer = await _read_line(process.stdout, self.timeout_seconds, label)
+            except TimeoutError:
+                raise TemplateRenderError(
+                    f"{label}: rendering took longer than {self.timeout_seconds:g} s and was stopped"
+                ) from None
+        except TimeoutError:
+            raise TemplateRenderError(f"{label}: the render process did not start in {STARTUP_SECONDS:g} s") from None
+        finally:
+            _kill_group(process)
+            await process.wait()
+        if answer.get("ok") is True:
+            return MailContent(subject=str(answer["subject"]), text=answer.get("text"), html=answer.get("html"))
+        if answer.get("kind") == "memory":
+            raise TemplateRenderError(f"{label}: rendering needed more than {self.memory_mb} MB and was stopped")
+        raise TemplateRenderError(str(answer.get("message") or f"{label}: rendering failed"))
+
+
+async def _read_line(stream: asyncio.StreamReader, timeout: float, label: str) -> dict[str, Any]:
+    """The render process's next JSON line; raises TimeoutError, or TemplateRenderError when it has none."""
+    try:
+        async with asyncio.timeout(timeout):
+            line = await stream.readline()
+    except ValueError:  # longer than the stream's limit
+        raise TemplateRenderError(f"{label}: renders more than {MAX_RENDERED_BYTES} bytes") from None
+    try:
+        document = json.loads(line) if line.endswith(b"\n") else None
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        raise TemplateRenderError(f"{label}: the render process stopped without an answer")
+    return document
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def template_directory(data_dir: Path) -> Path:
