@@ -54,7 +54,7 @@ SAMPLES = {
     "search.remove": {"docType": "page", "docId": "d1"},
 }
 SYSTEM_JOBS = ("search.index", "search.remove", "article.publish", "article.autosave", "system.cleanup")
-TOKEN = "bench-metrics-token"
+TOKEN = "bench-metrics-token-0123456789abcdef"  # 32+ characters, the minimum
 
 
 # ---------------------------------------------------------------- recording overhead
@@ -163,6 +163,7 @@ def api_settings(url: str, data_dir: Path) -> Settings:
         redis_url=url,
         data_dir=data_dir,
         rate_limit_reads="10000000/minute",
+        rate_limit_metrics="10000000/minute",
         metrics_token=SecretStr(TOKEN),
         worker_heartbeat_seconds=1.0,
     )

@@ -23,7 +23,7 @@ FAST = {
     "worker_lost_seconds": 1.0,
     "alert_interval_seconds": 0.3,
 }
-TOKEN = "scrape-token-0123456789"
+TOKEN = "scrape-token-0123456789-abcdefghijkl"  # 32+ characters, the minimum
 
 
 def poll(check: Any, timeout: float = 60.0) -> Any:

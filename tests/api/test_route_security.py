@@ -64,7 +64,7 @@ def test_every_mutation_route_writes_an_audit_row(live_api, settings, valkey_url
 
 
 def test_public_routes_are_only_health_and_login(live_api) -> None:
-    api = live_api(metrics_token=SecretStr("scrape-token-for-tests"))
+    api = live_api(metrics_token=SecretStr("scrape-token-for-tests-0123456789ab"))
     # /metrics authenticates with its own token (tests/api/test_monitoring_api.py covers it)
     assert PUBLIC_PATHS == frozenset({"/livez", "/healthz", "/auth/login", "/metrics"})
     anonymous = api.anonymous()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import time
 
@@ -10,7 +9,6 @@ import pytest
 
 from corral.dlq.store import DeadLetterStore
 from corral.plugins.signing import sign, verify_signature
-from corral.plugins.webhook import is_public_address
 from corral.producer import Producer
 from corral.workers import plugin_execute
 from workers.messaging_peers import ServicesFactory, WebhookReceiver, fast_registry, finished_job, handlers_of
@@ -175,31 +173,6 @@ async def test_network_errors_are_retried(make_services, start_runtime, engine) 
     assert job.state == "failed"
     assert job.attempts_made == 2
     assert job.failed_reason.startswith("webhook 127.0.0.1 unreachable: ConnectError")
-
-
-@pytest.mark.parametrize(
-    ("address", "public"),
-    [
-        ("93.184.216.34", True),
-        ("2606:2800:220:1:248:1893:25c8:1946", True),
-        ("10.1.2.3", False),
-        ("172.16.0.1", False),
-        ("192.168.1.1", False),
-        ("127.0.0.1", False),
-        ("169.254.169.254", False),
-        ("100.64.0.1", False),
-        ("0.0.0.0", False),
-        ("224.0.0.1", False),
-        ("::1", False),
-        ("fe80::1", False),
-        ("fd00::1", False),
-        ("::ffff:127.0.0.1", False),
-        ("::ffff:10.0.0.1", False),
-    ],
-)
-def test_address_policy(address: str, public: bool) -> None:
-    # Given an address / When it is classified / Then only globally routable unicast is public
-    assert is_public_address(ipaddress.ip_address(address)) is public
 
 
 def test_signature_verification_rejects_tampering_and_stale_timestamps() -> None:

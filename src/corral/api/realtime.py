@@ -242,7 +242,7 @@ async def _pump(session: GatewaySession, send: Send) -> tuple[CloseCode | None, 
     try:
         while True:
             item = await session.next_frame()
-            if not isinstance(item, str):
+            if isinstance(item, StopReason):  # a StrEnum: tested first, or it would be sent as a text frame
                 return close_for_stop(item)
             await send(item)
             # A send to a writable socket does not yield; yielding lets a lost connection be noticed before the
