@@ -64,6 +64,52 @@ def test_the_login_page_never_redirects_to_another_site(served, browser) -> None
         console.context.close()
 
 
+@pytest.mark.parametrize("control", ["%09", "%0A", "%0D"])
+def test_a_control_character_in_next_cannot_lead_to_another_origin(served, browser, control) -> None:
+    # Given the sign-in form asked to go to "/<control>/localhost:<port>/x": a browser drops the control character,
+    # which would leave "//localhost:<port>/x", another origin than this 127.0.0.1 site
+    api = served()
+    port = api.base.rsplit(":", 1)[1]
+    console = open_console(api, browser, sign_in=False)
+    try:
+        page = console.page
+        page.goto(console.url(f"/login?next=/{control}/localhost:{port}/x"))
+        page.fill("#email", OWNER_EMAIL)
+        page.fill("#password", OWNER_PASSWORD)
+        # When the owner signs in
+        page.click("button[type=submit]")
+        # Then the browser stays on this origin's console
+        page.wait_for_url(f"{api.base}/console")
+        assert page.locator(".actor").inner_text() == OWNER_EMAIL
+    finally:
+        console.context.close()
+
+
+def test_the_page_itself_keeps_next_on_this_origin(served, browser) -> None:
+    # Given the sign-in page's own rule, as the browser runs it
+    api = served()
+    console = open_console(api, browser, sign_in=False)
+    try:
+        page = console.page
+        page.goto(console.url("/login"))
+        check = "(value) => import('/console/static/js/next.js').then((module) => module.safeNext(value))"
+        # When values that the server would refuse reach it anyway (decoded, as the page reads them)
+        refused = [
+            "/\t/localhost:1/x",
+            "/\n/localhost:1/x",
+            "/\r/localhost:1/x",
+            "//localhost:1/x",
+            "/\\localhost:1/x",
+            "https://localhost:1/x",
+            "/%09/localhost:1/x",
+        ]
+        # Then each becomes the console's first page, and a local path is kept
+        assert [page.evaluate(check, value) for value in refused] == ["/console"] * len(refused)
+        assert page.evaluate(check, "/console/dlq?queue=email#top") == "/console/dlq?queue=email#top"
+    finally:
+        console.context.close()
+
+
 def test_pages_answer_api_clients_with_problems_and_browsers_with_pages(served) -> None:
     # Given the served console
     api = served()

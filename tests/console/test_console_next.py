@@ -18,6 +18,18 @@ from corral.console.pages import safe_next
         ("//evil.example/path", "/console"),
         ("/\\evil.example", "/console"),
         ("javascript:alert(1)", "/console"),
+        # Browsers drop tab, LF and CR from a URL: "/<TAB>/host" becomes "//host" (the values are decoded ones)
+        ("/\t/127.0.0.1:18931/x", "/console"),
+        ("/\n/127.0.0.1:18931/x", "/console"),
+        ("/\r/127.0.0.1:18931/x", "/console"),
+        ("\t//evil.example", "/console"),
+        ("/console\x00", "/console"),
+        ("/console/dlq\x7f", "/console"),
+        # Encoded once more: still refused once decoded
+        ("/%09/evil.example", "/console"),
+        ("/%2F/evil.example", "/console"),
+        ("/%5Cevil.example", "/console"),
+        ("/console/dlq?search=queue%3Aemail%20timed%20out", "/console/dlq?search=queue%3Aemail%20timed%20out"),
     ],
 )
 def test_only_local_paths_are_followed_after_signing_in(given: str | None, expected: str) -> None:
