@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import socket
 import struct
 import threading
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from api.realtime_peers import close_code, collect_events, next_frame, open_socket, quiet_for, ws_url
 from corral.api import create_app
@@ -91,6 +93,20 @@ async def test_a_session_cookie_from_another_site_is_refused(live_api) -> None:
     assert "Origin" in (reason or "")
 
 
+async def test_a_session_cookie_from_a_page_of_this_host_over_another_scheme_is_refused(live_api) -> None:
+    # Given a signed-in session on this plain-http API
+    api = await asyncio.to_thread(live_api)
+    client, _csrf = await asyncio.to_thread(api.signed_in)
+    cookie = f"corral_session={client.cookies['corral_session']}"
+    host = api.base.removeprefix("http://")
+    # When a page of the same host and port, but served over https (another origin), opens the socket
+    ws = await open_socket(api.base, headers={"Cookie": cookie, "Origin": f"https://{host}"})
+    # Then it is closed as unauthenticated: the origin's scheme counts
+    code, reason = await close_code(ws)
+    assert code == 4401
+    assert "Origin" in (reason or "")
+
+
 async def test_invalid_connection_parameters_close_with_4400(live_api) -> None:
     api = await asyncio.to_thread(live_api)
     # When the owner asks for an unknown room, an unknown severity or a malformed resume id
@@ -100,6 +116,70 @@ async def test_invalid_connection_parameters_close_with_4400(live_api) -> None:
         code, reason = await close_code(ws)
         assert code == 4400, query
         assert next(iter(query)) in (reason or ""), reason
+
+
+# Handshake admission: limits per address before a socket is accepted
+
+
+async def handshake_outcome(base: str, **options: Any) -> int:
+    """A socket's close code, or the HTTP status of a refused handshake."""
+    try:
+        async with connect(ws_url(base), open_timeout=60, close_timeout=30, **options) as ws:
+            try:
+                async with asyncio.timeout(60):
+                    while True:
+                        await ws.recv()
+            except ConnectionClosed:
+                pass
+            assert ws.close_code is not None
+            return ws.close_code
+    except InvalidStatus as refused:
+        return refused.response.status_code
+
+
+async def test_an_address_that_keeps_failing_is_refused_before_its_sockets_are_accepted(live_api) -> None:
+    # Given a gateway that takes 5 failed authentications per address and minute
+    api = await asyncio.to_thread(live_api, realtime_auth_failures="5/minute")
+    bad = {"additional_headers": {"Authorization": "Bearer crl_guess-0123456789"}}
+    # When an address fails five times, then tries again, even with a valid token
+    failures = [await handshake_outcome(api.base, **bad) for _ in range(5)]
+    with_valid_token = await asyncio.gather(
+        handshake_outcome(api.base, additional_headers={"Authorization": f"Bearer {api.owner_token}"}),
+        handshake_outcome(api.base, subprotocols=["corral.v1", f"bearer.{api.owner_token}"]),
+    )
+    # Then the five were closed with 4401, and the next handshakes are refused with 429 before being accepted
+    assert failures == [4401] * 5
+    assert list(with_valid_token) == [429, 429]
+    try:
+        await connect(ws_url(api.base), additional_headers=bad["additional_headers"], open_timeout=60)
+        raise AssertionError("the handshake was accepted")
+    except InvalidStatus as refused:
+        assert int(refused.response.headers["Retry-After"]) >= 1
+        assert refused.response.headers["Content-Type"].startswith("application/problem+json")
+        assert b"too many failed WebSocket authentications" in refused.response.body
+
+
+async def test_a_burst_of_unauthenticated_sockets_ends_each_in_a_close_code_and_one_line(live_api, caplog) -> None:
+    # Given a gateway whose failure budget does not stop the burst (the pending cap and slots must hold it)
+    caplog.set_level(logging.INFO)
+    api = await asyncio.to_thread(live_api, realtime_auth_failures="100000/minute", rate_limit_reads="100000/minute")
+    owner = await asyncio.to_thread(api.owner)
+    # When 600 sockets with wrong tokens open at once, while the owner makes a request
+    headers = {"Authorization": "Bearer crl_burst-guess-0123456789"}
+    burst = asyncio.gather(*(handshake_outcome(api.base, additional_headers=headers) for _ in range(600)))
+    answer = await asyncio.to_thread(owner.get, "/owner/queues")
+    outcomes = await burst
+    # Then every socket ended in a close code 4401 or a refused handshake (429), none died abruptly
+    assert set(outcomes) <= {4401, 429}, sorted(set(outcomes))
+    # And the owner was answered meanwhile
+    assert answer.status_code == 200
+    # And each failure wrote one line: no traceback, one gateway line per 4401, one server line per 429
+    records = caplog.records
+    assert [r.getMessage() for r in records if r.exc_info] == []
+    refused_lines = [r for r in records if r.name == "corral.api.realtime" and "refused (4401)" in r.getMessage()]
+    denied_lines = [r for r in records if r.name.startswith("uvicorn") and r.getMessage().endswith(" 429")]
+    assert len(refused_lines) == outcomes.count(4401)
+    assert len(denied_lines) == outcomes.count(429)
 
 
 # Latest events, rooms, severity
