@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import shutil
+import sys
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -25,6 +27,9 @@ from workers.messaging_peers import (
     self_signed_certificate,
     smtp_server,
 )
+
+from owned_processes import TAG_VARIABLE, describe, tagged_processes
+from support import eventually
 
 
 @pytest.fixture
@@ -275,3 +280,87 @@ def test_templates_from_the_data_directory_override_builtins_and_run_sandboxed(t
         registry.render("probe", "x", {"name": "Ada"})
     assert isinstance(caught.value, UnrecoverableJobError)
     assert "unsafe" in str(caught.value) or "__class__" in str(caught.value)
+
+
+# A subject that loops for hours: 10^10 empty iterations (the sandbox caps each range at 100,000).
+ENDLESS_SUBJECT = "{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}"
+
+
+def rendering_threads() -> list[str]:
+    """Threads of this process running template code (Jinja2 compiles templates to `<template>` frames)."""
+    found = []
+    for thread_id, frame in sys._current_frames().items():
+        walk = frame
+        while walk is not None:
+            if walk.f_code.co_filename == "<template>" or "/jinja2/" in walk.f_code.co_filename:
+                found.append(str(thread_id))
+                break
+            walk = walk.f_back
+    return found
+
+
+def render_processes() -> list[int]:
+    return [pid for pid in tagged_processes(os.environ[TAG_VARIABLE]) if "corral.mail_sandbox" in describe(pid)]
+
+
+async def test_a_job_timeout_stops_the_rendering_of_its_template(make_services, start_runtime, engine) -> None:
+    # Given the email worker with a 3 s job timeout, and a render limit that is not what stops this mail
+    registry = fast_registry("email", attempts=1, timeout_seconds=3)
+    services = make_services(mail_render_timeout_seconds=300)
+    await start_runtime(registry, handlers_of(services, email_send.register), queues=["email"])
+    # When a templated mail whose subject never finishes rendering is sent
+    payload = {"to": ["ada@example.com"], "subject": ENDLESS_SUBJECT, "templateId": "welcome", "vars": {"name": "A"}}
+    job_id = await Producer(engine, registry).enqueue("email.send", payload)
+    job = await finished_job(engine, "email", job_id, timeout=60)
+    # Then the job failed on its timeout
+    assert job.state == "failed" and "timed out after 3s" in (job.failed_reason or "")
+
+    # And nothing goes on rendering it: no render process is left, no thread of the worker runs template code
+    async def nothing_renders() -> bool:
+        return not render_processes() and not rendering_threads()
+
+    await eventually(nothing_renders, timeout=60)
+
+
+@pytest.mark.timeout(180)
+async def test_templates_past_the_render_limit_fail_and_other_mail_still_goes_out(
+    make_services, start_runtime, engine, settings
+) -> None:
+    # Given the email worker (5 jobs at once) with a 10 s render limit
+    registry = fast_registry("email", attempts=3, timeout_seconds=120)
+    services = make_services(mail_render_timeout_seconds=10)
+    await start_runtime(registry, handlers_of(services, email_send.register), queues=["email"])
+    producer = Producer(engine, registry)
+    # When six mails whose subject never finishes rendering are sent, then an ordinary templated one
+    endless = {"to": ["ada@example.com"], "subject": ENDLESS_SUBJECT, "templateId": "welcome", "vars": {"name": "A"}}
+    stuck = [await producer.enqueue("email.send", endless) for _ in range(6)]
+    ordinary = {"to": ["bob@example.com"], "subject": "Hi {{ name }}", "templateId": "welcome", "vars": {"name": "B"}}
+    good = await producer.enqueue("email.send", ordinary)
+    # Then each endless one is stopped at the limit and goes to the DLQ at once (unrecoverable, one attempt)
+    for job_id in stuck:
+        job = await finished_job(engine, "email", job_id, timeout=150)
+        assert job.state == "failed" and job.attempts_made == 1
+        assert job.failed_reason == "mail template 'welcome': rendering took longer than 10 s and was stopped"
+    # And the ordinary mail is delivered
+    delivered = await finished_job(engine, "email", good, timeout=150)
+    assert delivered.state == "completed", delivered.failed_reason
+    (message,) = mailbox.Maildir(Path(settings.data_dir) / "outbox", create=False)
+    assert message["Subject"] == "Hi B"
+    assert not render_processes()
+
+
+async def test_a_template_that_allocates_without_bound_is_stopped_by_the_memory_limit(
+    make_services, start_runtime, engine
+) -> None:
+    # Given the email worker
+    registry = fast_registry("email", attempts=3)
+    services = make_services()
+    await start_runtime(registry, handlers_of(services, email_send.register), queues=["email"])
+    # When a subject builds a gigabyte string
+    huge = "{{ 'x' * 1000000000 }}"
+    payload = {"to": ["ada@example.com"], "subject": huge, "templateId": "welcome", "vars": {"name": "A"}}
+    job_id = await Producer(engine, registry).enqueue("email.send", payload)
+    job = await finished_job(engine, "email", job_id, timeout=60)
+    # Then the rendering is stopped by its memory limit and the job goes to the DLQ at once
+    assert job.state == "failed" and job.attempts_made == 1
+    assert job.failed_reason == "mail template 'welcome': rendering needed more than 256 MB and was stopped"
