@@ -67,11 +67,17 @@ def test_login_is_throttled_per_account_then_per_address(live_api) -> None:
     assert client.post("/auth/login", json={"email": VIEWER_EMAIL, "password": "x"}).status_code == 429
 
 
-def test_a_role_without_permissions_cannot_sign_in(live_api) -> None:
+def test_a_role_without_permissions_cannot_sign_in_and_is_refused_like_a_wrong_password(live_api) -> None:
+    # Given an account whose role holds no permission
     api = live_api()
-    response = api.anonymous().post("/auth/login", json={"email": VIEWER_EMAIL, "password": "another long password"})
-    assert response.status_code == 403
-    assert "corral_session" not in response.headers.get("set-cookie", "")
+    client = api.anonymous()
+    # When it signs in with its right password, and with a wrong one
+    right = client.post("/auth/login", json={"email": VIEWER_EMAIL, "password": "another long password"})
+    wrong = client.post("/auth/login", json={"email": VIEWER_EMAIL, "password": "not the password"})
+    # Then both answers are the same 401 (a 403 would confirm the password), and no session is made
+    assert (right.status_code, right.json()["detail"]) == (401, "email or password is wrong")
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "email or password is wrong")
+    assert "corral_session" not in right.headers.get("set-cookie", "")
 
 
 def test_cookie_mutations_need_the_csrf_token(live_api) -> None:

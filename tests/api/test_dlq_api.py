@@ -125,16 +125,88 @@ def test_bulk_by_ids_and_delete(live_api, seeder) -> None:
     # Given three dead jobs
     ids = [seeder.add("email.send", email(f"i{i}@x.org"), "refused") for i in range(3)]
     owner = live_api().owner()
-    # When two are replayed by id, one deleted alone and the rest in bulk
+    # When two are replayed by id, one deleted alone and the rest in bulk (previewed, then confirmed with the phrase)
     replayed = owner.post("/owner/dlq/replay", json={"ids": ids[:2] + ["404"]}).json()
     one = owner.delete(f"/owner/dlq/entries/{ids[0]}")
     missing = owner.delete(f"/owner/dlq/entries/{ids[0]}")
-    bulk = owner.post("/owner/dlq/delete", json={"ids": ids[1:]}).json()
+    preview = owner.post("/owner/dlq/delete", json={"ids": ids[1:]}).json()
+    confirmed = {"ids": ids[1:], "confirmation_token": preview["confirmation_token"], "phrase": "delete dlq"}
+    bulk = owner.post("/owner/dlq/delete", json=confirmed).json()
     # Then results are per id, and the DLQ is empty
     assert replayed["count"] == 2 and replayed["results"]["404"].startswith("error")
     assert one.status_code == 200 and missing.status_code == 404
+    assert preview["status"] == "confirmation_required" and preview["count"] == 2
     assert bulk["count"] == 2
     assert owner.get("/owner/dlq/entries").json()["total"] == 0
+
+
+def test_every_bulk_delete_needs_the_token_and_the_typed_phrase(live_api, seeder) -> None:
+    # Given five dead email jobs and one dead AI job
+    mails = [seeder.add("email.send", email(f"d{i}@x.org"), "refused") for i in range(5)]
+    ai = seeder.add("ai.seo.meta", {"articleId": "a", "title": "t", "body": "b"}, "down")
+    owner = live_api().owner()
+
+    def total() -> int:
+        return int(owner.get("/owner/dlq/entries").json()["total"])
+
+    # When a bulk delete by ids is asked: the first call only answers its impact and a token
+    by_ids = owner.post("/owner/dlq/delete", json={"ids": [*mails[:2], ai, "404"]})
+    assert by_ids.status_code == 200
+    preview = by_ids.json()
+    assert (preview["status"], preview["count"], preview["queues"]) == ("confirmation_required", 3, ["ai", "email"])
+    assert preview["phrase"] == "delete dlq" and len(preview["sample"]) == 3
+    assert total() == 6
+    # And the token without the phrase, or with a wrong one, changes nothing
+    token = preview["confirmation_token"]
+    ids = [*mails[:2], ai, "404"]
+    no_phrase = owner.post("/owner/dlq/delete", json={"ids": ids, "confirmation_token": token})
+    wrong = owner.post("/owner/dlq/delete", json={"ids": ids, "confirmation_token": token, "phrase": "delete"})
+    other = {"ids": mails, "confirmation_token": token, "phrase": "delete dlq"}
+    other_ids = owner.post("/owner/dlq/delete", json=other)
+    assert [no_phrase.status_code, wrong.status_code, other_ids.status_code] == [409, 409, 409]
+    assert "phrase" in wrong.json()["detail"] and "parameters" in other_ids.json()["detail"]
+    assert total() == 6
+    # When the token comes with the typed phrase, the ids are deleted
+    done = owner.post("/owner/dlq/delete", json={"ids": ids, "confirmation_token": token, "phrase": "delete dlq"})
+    assert done.status_code == 200 and done.json()["count"] == 3, done.text
+    assert total() == 3
+    # And the same holds for a delete by filter: without the phrase nothing starts, with it a task runs
+    first = owner.post("/owner/dlq/delete", json={"filter": {"queue": "email"}}).json()
+    assert first["count"] == 3 and first["phrase"] == "delete dlq"
+    refused = owner.post(
+        "/owner/dlq/delete", json={"filter": {"queue": "email"}, "confirmation_token": first["confirmation_token"]}
+    )
+    assert refused.status_code == 409 and total() == 3
+    again = owner.post("/owner/dlq/delete", json={"filter": {"queue": "email"}}).json()
+    started = owner.post(
+        "/owner/dlq/delete",
+        json={"filter": {"queue": "email"}, "confirmation_token": again["confirmation_token"], "phrase": "delete dlq"},
+    )
+    assert started.status_code == 200 and started.json()["status"] == "started"
+    deadline = time.monotonic() + 60
+    while total() != 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_exporting_dlq_payloads_needs_dlq_read_too(live_api, seeder) -> None:
+    # Given a dead job and a viewer granted only `export` (and its own account)
+    seeder.add("email.send", email("secret@x.org"), "refused")
+    api = live_api(role_grants={"viewer": ["export", "account:self"]})
+    # When the viewer exports the DLQ
+    refused = api.viewer().get("/owner/dlq/export", params={"format": "jsonl"})
+    # Then it is refused: the export carries the payloads that dlq:read guards
+    assert refused.status_code == 403 and "dlq:read" in refused.json()["detail"]
+    assert "secret@x.org" not in refused.text
+
+
+def test_exporting_with_both_permissions_is_allowed(live_api, seeder) -> None:
+    # Given a viewer granted `export` and `dlq:read`
+    seeder.add("email.send", email("shown@x.org"), "refused")
+    api = live_api(role_grants={"viewer": ["export", "dlq:read", "account:self"]})
+    # Then the export is served
+    exported = api.viewer().get("/owner/dlq/export", params={"format": "jsonl"})
+    assert exported.status_code == 200 and "shown@x.org" in exported.text
 
 
 def test_clear_needs_the_token_and_the_typed_phrase(live_api, seeder) -> None:

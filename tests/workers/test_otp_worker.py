@@ -112,6 +112,17 @@ async def test_wrong_codes_are_counted_and_the_right_one_still_works_within_the_
     assert await redis_client.exists(keys.otp("user-1", "login")) == 0
 
 
+async def test_a_colon_in_the_user_or_purpose_cannot_make_two_codes_share_a_key(redis_client, keys, settings) -> None:
+    # Given two (user, purpose) pairs that would both read "otp:a:b:c" if the parts were simply joined
+    first = await issue_otp(redis_client, keys, settings, "b:c", "a", 300)
+    second = await issue_otp(redis_client, keys, settings, "c", "a:b", 300)
+    # Then they have keys of their own, and issuing the second did not replace the first
+    assert keys.otp("b:c", "a") != keys.otp("c", "a:b")
+    # And each code still verifies for its own pair
+    assert await verify_otp(redis_client, keys, settings, "b:c", "a", first.code)
+    assert await verify_otp(redis_client, keys, settings, "c", "a:b", second.code)
+
+
 async def test_five_wrong_codes_void_the_code(redis_client, keys, settings) -> None:
     # Given an issued code and the default limit of 5 attempts
     assert settings.otp_max_attempts == 5
