@@ -5,10 +5,9 @@ The addresses in the headers are only text the test sends; every connection is t
 
 from __future__ import annotations
 
+from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD
 from corral.security.audit import AuditFilter, AuditTrail
 from corral.store import Database
-
-from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD
 
 
 def audited_addresses(settings) -> list[str | None]:

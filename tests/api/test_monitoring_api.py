@@ -152,3 +152,18 @@ def test_monitoring_reads_need_the_monitoring_permission(live_api) -> None:
         # Then each read is refused
         assert api.anonymous().get(path).status_code == 401
         assert api.viewer().get(path).status_code == 403
+
+
+def test_metrics_token_guesses_are_throttled_per_address(live_api) -> None:
+    # Given /metrics with its token and a budget of 5 requests per address and minute
+    api = live_api(metrics_token=SecretStr(TOKEN), rate_limit_metrics="5/minute")
+    # When an address guesses five wrong tokens, then sends the right one
+    guesses = [
+        httpx.get(f"{api.base}/metrics", headers={"Authorization": f"Bearer guess-{n:032d}"}).status_code
+        for n in range(5)
+    ]
+    after = httpx.get(f"{api.base}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    # Then the guesses were refused, and the address is throttled before any token is compared
+    assert guesses == [401] * 5
+    assert after.status_code == 429 and int(after.headers["Retry-After"]) >= 1
+    assert after.headers["content-type"].startswith("application/problem+json")

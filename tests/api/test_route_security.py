@@ -77,3 +77,20 @@ def test_public_routes_are_only_health_and_login(live_api) -> None:
     owner = api.owner()
     assert owner.get("/docs").status_code == 200
     assert "/owner/queues" in owner.get("/openapi.json").json()["paths"]
+
+
+def test_the_docs_page_has_a_content_security_policy_without_inline_scripts(live_api) -> None:
+    # Given the owner
+    owner = live_api().owner()
+    # When the documentation page and its start script are fetched
+    page = owner.get("/docs")
+    script = owner.get("/docs/init.js")
+    # Then both carry a policy that allows scripts only from this site (no inline or eval) and no framing
+    for response in (page, script):
+        policy = response.headers["content-security-policy"]
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+        assert directives["script-src"] == "'self'"
+        assert directives["default-src"] == "'none'" and directives["frame-ancestors"] == "'none'"
+        assert response.headers["x-content-type-options"] == "nosniff"
+    # And the page loads no script inline
+    assert "<script>" not in page.text
