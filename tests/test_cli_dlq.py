@@ -69,3 +69,21 @@ def test_stats_trends_export_bulk_and_clear(run_dlq, seeder, tmp_path: Path) -> 
     assert refused.exit_code == 1 and "does not match" in refused.stderr
     assert cleared.exit_code == 0 and "6 done" in cleared.stdout
     assert json.loads(after.stdout)["total"] == 0
+
+
+def test_delete_all_needs_the_typed_phrase(run_dlq, seeder) -> None:
+    # Given three dead email jobs and one dead AI job
+    for i in range(3):
+        seeder.add("email.send", email(f"x{i}@x.org"), "refused")
+    seeder.add("ai.seo.meta", {"articleId": "a1", "title": "t", "body": "b"}, "provider 503")
+    # When deleting the email ones with a wrong phrase typed, a wrong --phrase, then the right one
+    refused = run_dlq("delete-all", "--queue", "email", input="yes\n")
+    wrong_option = run_dlq("delete-all", "--queue", "email", "--phrase", "delete")
+    kept = json.loads(run_dlq("stats", "--json").stdout)["total"]
+    deleted = run_dlq("delete-all", "--queue", "email", input="delete dlq\n")
+    # Then nothing was deleted until "delete dlq" was typed, and then only the email entries
+    assert refused.exit_code == 1 and "does not match" in refused.stderr
+    assert wrong_option.exit_code == 1 and "--phrase must be 'delete dlq'" in wrong_option.stderr
+    assert kept == 4
+    assert deleted.exit_code == 0 and "3 done" in deleted.stdout
+    assert json.loads(run_dlq("stats", "--json").stdout)["by_queue"] == {"ai": 1}

@@ -130,12 +130,39 @@ def test_multi_select_replay_and_delete(console, dead) -> None:
     page.click("#replay-selected")
     page.locator(".toast", has_text="Replayed 2 entries").wait_for()
     assert owner.get("/owner/queues/ai").json()["counts"]["waiting"] == 2
-    # When the owner selects one entry and deletes it after confirming
+    # When the owner selects one entry and deletes it: the API's impact is shown and "delete dlq" must be typed
     page.locator(f'input[data-id="{ids["ai"][0]}"]').check()
     page.click("#delete-selected")
+    dialog = page.locator("#confirm-dialog")
+    dialog.locator("#confirm-text", has_text="Delete 1 selected entry of ai").wait_for()
+    assert page.locator("#confirm-submit").is_disabled()
+    page.fill("#confirm-phrase", "delete dlq")
     page.click("#confirm-submit")
     page.locator(".toast", has_text="Deleted 1 entry").wait_for()
     assert owner.get(f"/owner/dlq/entries/{ids['ai'][0]}").status_code == 404
+    console.assert_clean()
+
+
+def test_delete_all_matching_needs_the_typed_phrase(console, dead) -> None:
+    # Given eight entries, two of them in the ai queue
+    seed(dead)
+    owner = console.api.owner()
+    page = console.goto("/console/dlq?queue=ai")
+    page.locator("#dlq-total", has_text="2 matching").wait_for()
+    # When the owner chooses "Delete all matching"
+    page.click("#delete-matching")
+    # Then the preview is shown and Confirm stays disabled until "delete dlq" is typed
+    dialog = page.locator("#confirm-dialog")
+    dialog.locator("#confirm-text", has_text="Delete 2 entries from ai").wait_for()
+    page.fill("#confirm-phrase", "delete")
+    assert page.locator("#confirm-submit").is_disabled()
+    page.fill("#confirm-phrase", "delete dlq")
+    page.click("#confirm-submit")
+    # And then a task deletes them, and only them
+    page.locator(".toast", has_text="Delete of 2 entries started").wait_for()
+    page.locator('#tasks li[data-status="completed"]').wait_for(timeout=20_000)
+    assert owner.get("/owner/dlq/entries", params={"queue": "ai"}).json()["total"] == 0
+    assert owner.get("/owner/dlq/entries", params={"queue": "email"}).json()["total"] == 6
     console.assert_clean()
 
 
