@@ -143,5 +143,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # an expression that raises (1/0, a bad operand) raises again on every attempt
         _answer({"ok": False, "kind": "template", "message": f"{label}: {type(exc).__name__}: {exc}"})
 
+
 if __name__ == "__main__":
     main()
