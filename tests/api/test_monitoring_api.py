@@ -95,9 +95,9 @@ def test_monitoring_routes_show_real_traffic_and_queue_operations_drop_the_cache
     assert owner.get("/owner/stats").json()["cached"] is True
     # ... health and alerts name the email queue without workers, with the evidence
     alerts = poll(lambda: owner.get("/owner/alerts").json())
-    assert [(a["key"], a["severity"], a["evidence"]["backlog"]) for a in alerts] == [
-        ("no_workers:email", "critical", 2)
-    ]
+    # (the evaluator may fire between the two enqueues, so the evidence holds the backlog it saw then)
+    assert [(a["key"], a["severity"]) for a in alerts] == [("no_workers:email", "critical")]
+    assert alerts[0]["evidence"]["backlog"] in (1, 2)
     health = owner.get("/owner/health").json()
     assert health["status"] == "critical" and health["score"] == 60
     assert [(i["rule"], i["queue"]) for i in health["issues"]] == [("no_workers", "email")]
