@@ -54,7 +54,9 @@ def test_detail_replay_limit_and_edit_validation(live_api, seeder, settings) -> 
     invalid = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": {"to": ["nope"], "subject": "s"}})
     edited = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": email("d@example.org")})
     for _ in range(4):
+        seeder.finish(entry_id, "died")
         assert owner.post(f"/owner/dlq/entries/{entry_id}/replay").status_code == 200
+    seeder.finish(entry_id, "died")
     sixth = owner.post(f"/owner/dlq/entries/{entry_id}/replay")
     # Then the detail has everything, the invalid edit is a 422 naming fields, the sixth replay a 409 with why
     assert detail.status_code == 200 and detail.json()["data"]["to"] == ["d@x.org"]
@@ -71,22 +73,24 @@ def test_detail_replay_limit_and_edit_validation(live_api, seeder, settings) -> 
     assert any(r.params.get("diff", {}).get("to") for r in rows)
 
 
-def test_concurrent_replay_requests_never_make_a_job_twice(live_api, seeder) -> None:
-    # Given one dead email job and eight owner clients
+def test_concurrent_replay_requests_make_exactly_one_job(live_api, seeder) -> None:
+    # Given one dead email job and ten owner clients
     entry_id = seeder.add("email.send", email("race@x.org"), "refused")
     api = live_api()
-    clients = [api.owner() for _ in range(8)]
-    # When all replay it at once
-    with ThreadPoolExecutor(8) as pool:
+    clients = [api.owner() for _ in range(10)]
+    # When all replay it at once, and then once more while that replay is pending
+    with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(lambda c: c.post(f"/owner/dlq/entries/{entry_id}/replay"), clients))
-    # Then requests overlapping a replay in progress, or past the limit, get 409; each success is its own replay
+    later = clients[0].post(f"/owner/dlq/entries/{entry_id}/replay")
+    # Then exactly one request made a job; every other one is a 409 problem saying a replay is in flight
     made = [a.json() for a in answers if a.status_code == 200]
-    assert all(a.status_code in (200, 409) for a in answers)
-    assert 1 <= len(made) <= 5
-    assert sorted(m["replay"] for m in made) == list(range(1, len(made) + 1))
-    assert seeder.waiting("email") == len(made)
+    assert len(made) == 1 and made[0]["job_id"] == f"dlq-{entry_id}-r1"
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 9
+    assert later.status_code == 409 and "in flight" in later.json()["detail"]
+    assert later.headers["content-type"].startswith("application/problem+json")
+    assert seeder.waiting("email") == 1
     history = api.owner().get(f"/owner/dlq/entries/{entry_id}").json()["replays"]
-    assert [r["jobId"] for r in history] == sorted(m["job_id"] for m in made)
+    assert [r["jobId"] for r in history] == [made[0]["job_id"]]
 
 
 def test_bulk_replay_by_filter_previews_then_runs_and_can_be_cancelled(live_api, seeder) -> None:

@@ -186,6 +186,9 @@ class EntryPublic(BaseModel):
     replay_count: int
     status: str
     replays: list[dict[str, Any]]
+    died_again: dict[str, Any] | None = Field(
+        default=None, description="the same job dying again after capture (retried from its queue): count, at, reason"
+    )
 
     @classmethod
     def of(cls, entry: DeadLetterEntry) -> EntryPublic:

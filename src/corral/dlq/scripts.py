@@ -28,6 +28,8 @@ def key_layout(keys: Keys) -> str:
             "hours": keys.dlq_hours,
             "fp": keys.dlq_fingerprint_prefix,
             "tok": keys.dlq_token_prefix,
+            "fpNames": keys.dlq_fingerprint_names,
+            "tokNames": keys.dlq_token_names,
             "jobIds": keys.dlq_job_ids,
             "version": keys.dlq_version,
         },
