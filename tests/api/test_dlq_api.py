@@ -258,3 +258,39 @@ def test_analytics_trends_fields_and_exports(live_api, seeder) -> None:
     assert exported.headers["content-type"].startswith("text/csv") and len(rows) == 6
     assert {row[9] for row in rows[1:]} >= {"'=2+3", "'-1 credits left for e0@x.org"}
     assert len(lines) == 4
+
+
+def test_search_syntax_fingerprint_prefix_and_counts_over_http(live_api, seeder) -> None:
+    # Given dead email and system jobs, and AI jobs about draft articles
+    emails = [seeder.add("email.send", email(f"s{i}@x.org"), f"SMTP 421 for s{i}@x.org") for i in range(4)]
+    system = seeder.add("search.remove", {"docType": "article", "docId": "d1"}, "index unavailable")
+    drafts = [
+        seeder.add("ai.seo.meta", {"articleId": f"draft-{i}f3a", "title": "t", "body": "b"}, f"no article 'draft-{i}'")
+        for i in range(2)
+    ]
+    owner = live_api().owner()
+    fingerprint = owner.get(f"/owner/dlq/entries/{emails[0]}").json()["fingerprint"]
+
+    def ids(**params):
+        response = owner.get("/owner/dlq/entries", params=params)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]], response.json()["total"]
+
+    # When the list is searched with key:value terms, the shown fingerprint prefix, a word inside identifiers, and
+    # a queue with a job name
+    by_queue = ids(q="queue:system")
+    by_prefix = ids(fingerprint=fingerprint[:10])
+    by_fp_term = ids(q=f"fp:{fingerprint[:10]}")
+    by_word = ids(q="draft")
+    both = ids(queue="email", name="email.send")
+    bogus = owner.get("/owner/dlq/entries", params={"q": "bogus:thing"})
+    short = owner.get("/owner/dlq/entries", params={"fingerprint": "ab"})
+    # Then each answers its entries with their count, and bad terms are 422 problems naming the key or field
+    assert by_queue == ([system], 1)
+    assert by_prefix == (emails, 4) == by_fp_term
+    assert by_word[0] == drafts
+    assert both == (emails, 4)
+    assert bogus.status_code == 422 and bogus.headers["content-type"].startswith("application/problem+json")
+    assert bogus.json()["errors"][0]["field"] == "q" and "'bogus'" in bogus.json()["errors"][0]["reason"]
+    assert "'bogus'" in bogus.json()["detail"]
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "fingerprint"
