@@ -294,3 +294,34 @@ def test_search_syntax_fingerprint_prefix_and_counts_over_http(live_api, seeder)
     assert bogus.json()["errors"][0]["field"] == "q" and "'bogus'" in bogus.json()["errors"][0]["reason"]
     assert "'bogus'" in bogus.json()["detail"]
     assert short.status_code == 422 and short.json()["errors"][0]["field"] == "fingerprint"
+
+
+def test_analytics_follow_their_time_range(live_api, seeder) -> None:
+    # Given email entries of two days ago and one AI entry of now, one email entry replayed
+    now = int(time.time() * 1000)
+    old = [
+        seeder.add("email.send", email(f"o{i}@x.org"), "mailbox full", failed_at=now - 48 * 3_600_000 - i)
+        for i in range(3)
+    ]
+    seeder.add("ai.seo.meta", {"articleId": "a", "title": "t", "body": "b"}, "provider 503", failed_at=now - 1_000)
+    owner = live_api().owner()
+    assert owner.post(f"/owner/dlq/entries/{old[0]}/replay").status_code == 200
+    # When analytics are asked over the last 24 hours, over a custom range holding nothing, and a reversed range
+    day = owner.get("/owner/dlq/analytics", params={"window": "24h"}).json()
+    empty = owner.get("/owner/dlq/analytics", params={"since": now - 10 * 3_600_000, "until": now - 9 * 3_600_000})
+    span = owner.get("/owner/dlq/analytics", params={"since": now - 49 * 3_600_000, "until": now - 47 * 3_600_000})
+    reversed_range = owner.get("/owner/dlq/analytics", params={"since": now, "until": now - 3_600_000})
+    # Then every breakdown counts only the entries of the range
+    assert day["total"] == 4 and day["in_range"] == 1
+    assert day["by_queue"] == {"ai": 1} and day["by_name"] == {"ai.seo.meta": 1}
+    assert [f["count"] for f in day["top_fingerprints"]] == [1] and day["fingerprints"] == 1
+    assert len(day["by_hour"]) == 24 and sum(h["count"] for h in day["by_hour"]) == 1
+    assert day["by_status"]["pending"] == 0 and day["by_status"]["never"] == 1
+    body = empty.json()
+    assert body["in_range"] == 0 and body["by_queue"] == {} and body["by_name"] == {}
+    assert body["top_fingerprints"] == [] and sum(h["count"] for h in body["by_hour"]) == 0
+    two_days = span.json()
+    assert two_days["by_queue"] == {"email": 3} and two_days["by_status"]["pending"] == 1
+    assert two_days["by_status"]["never"] == 2
+    # And a reversed range is a 422 naming the field
+    assert reversed_range.status_code == 422 and reversed_range.json()["errors"][0]["field"] == "until"
