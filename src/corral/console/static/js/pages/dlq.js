@@ -4,7 +4,6 @@
 
 import { api } from "../api.js";
 import { bulkByFilter } from "../bulk.js";
-import { parseSearch } from "../dlqsearch.js";
 import { onRefresh, startShell } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -24,6 +23,7 @@ let nextCursor = null;
 let lastTotal = null;
 let currentEntry = null;
 let taskTimer = null;
+const RECENT_TASK_MS = 60_000;
 
 // ---- filter state <-> URL ---------------------------------------------------------------------------------------
 
@@ -47,13 +47,17 @@ function restore() {
   $("#q").value = params.get("search") || "";
   const size = Number(params.get("size"));
   if ([20, 50, 100, 200].includes(size)) $("#page-size").value = String(size);
+  // The page reached by "Older": the cursors of every page before it, so a reload (or a shared link) shows the
+  // same page and "Newer" still goes back.
+  cursors = [null, ...params.getAll("cursor").filter((cursor) => /^\d+:\d+$/.test(cursor))];
 }
 
-/** The current filter as API query parameters, or null (with the error shown) when the search is invalid. */
+/** The current filter as API query parameters; the search text goes as typed (the API parses its key:value
+ * terms and names a key it does not know). */
 function currentFilter() {
-  const { params, errors } = parseSearch($("#q").value);
-  showFormError($("#filter-error"), errors.join("; "));
-  if (errors.length) return null;
+  const params = {};
+  const text = $("#q").value.trim();
+  if (text) params.q = text;
   for (const name of FILTER_FIELDS) {
     const value = filters.elements[name].value.trim();
     if (value) params[name] = value;
@@ -72,6 +76,7 @@ function remember() {
   for (const name of ["since", "until"]) if (filters.elements[name].value) query.set(name, String(new Date(filters.elements[name].value).getTime()));
   if ($("#q").value.trim()) query.set("search", $("#q").value.trim());
   if ($("#page-size").value !== "50") query.set("size", $("#page-size").value);
+  for (const cursor of cursors.slice(1)) query.append("cursor", cursor);
   const text = query.toString();
   history.replaceState(null, "", location.pathname + (text ? `?${text}` : ""));
 }
@@ -79,16 +84,13 @@ function remember() {
 function asQuery(params) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (key === "field") for (const pair of value) query.append("field", pair);
-    else if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
+    if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
   }
   return query;
 }
 
 function asBody(params) {
-  const body = { ...params, fields: params.field || [] };
-  delete body.field;
-  return body;
+  return { ...params };
 }
 
 // ---- options of the selects -------------------------------------------------------------------------------------
@@ -122,8 +124,10 @@ async function loadEntries() {
   } catch (error) {
     clear(tbody);
     setState(entriesState, "error", `Could not load the DLQ: ${describe(error)}`);
+    showFormError($("#filter-error"), (error.errors || []).map((item) => `${item.field}: ${item.reason}`).join("; "));
     throw error;
   }
+  showFormError($("#filter-error"), "");
   nextCursor = page.next_cursor;
   lastTotal = page.total;
   clear(tbody);
@@ -283,11 +287,15 @@ async function loadTasks() {
     return;
   }
   const list = clear($("#tasks"));
-  $("#tasks-section").hidden = tasks.length === 0;
+  const done = clear($("#tasks-done"));
   let running = false;
+  let finished = 0;
   for (const task of tasks) {
     const active = task.status === "running" || task.status === "cancelling";
     running = running || active;
+    // Running tasks, and those that ended in the last minute, show in full; older ones fold into one line.
+    const recent = active || Date.now() - (task.finished_at || task.updated_at) < RECENT_TASK_MS;
+    if (!recent) finished += 1;
     const progress = el("progress", { max: Math.max(task.total, 1), value: task.done, "aria-label": `task ${task.id} progress` });
     const item = el("li", { class: "task", dataset: { task: task.id, status: task.status } },
       el("strong", { text: `${task.kind} · ${task.status}` }), " ",
@@ -303,8 +311,12 @@ async function loadTasks() {
       }, `Task ${task.id} cancelled`));
       item.appendChild(cancel);
     }
-    list.appendChild(item);
+    (recent ? list : done).appendChild(item);
   }
+  list.hidden = list.children.length === 0;
+  $("#tasks-finished").hidden = finished === 0;
+  $("#tasks-finished-summary").textContent = `${finished} earlier bulk task${finished === 1 ? "" : "s"}`;
+  $("#tasks-section").hidden = tasks.length === 0;
   clearTimeout(taskTimer);
   if (running) taskTimer = setTimeout(() => loadTasks(), 1000);
   else if (taskTimer) {
