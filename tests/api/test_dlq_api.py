@@ -325,3 +325,20 @@ def test_analytics_follow_their_time_range(live_api, seeder) -> None:
     assert two_days["by_status"]["never"] == 2
     # And a reversed range is a 422 naming the field
     assert reversed_range.status_code == 422 and reversed_range.json()["errors"][0]["field"] == "until"
+
+
+def test_the_stats_dlq_size_follows_deletes_at_once(live_api, seeder) -> None:
+    # Given three entries and stats cached for a long time
+    ids = [seeder.add("email.send", email(f"c{i}@x.org"), "refused") for i in range(3)]
+    owner = live_api(stats_cache_seconds=600).owner()
+    assert owner.get("/owner/stats").json()["dlq"] == 3
+    assert owner.get("/owner/stats").json()["cached"] is True
+    # When an entry is deleted through the DLQ API, and another job dies
+    assert owner.delete(f"/owner/dlq/entries/{ids[0]}").status_code == 200
+    after_delete = owner.get("/owner/stats").json()
+    seeder.add("email.send", email("c9@x.org"), "refused")
+    after_capture = owner.get("/owner/stats").json()
+    # Then the stats' DLQ size is the DLQ's own at once
+    assert after_delete["dlq"] == 2 and after_delete["cached"] is False
+    assert after_capture["dlq"] == 3
+    assert owner.get("/owner/dlq/entries").json()["total"] == 3
