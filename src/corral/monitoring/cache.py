@@ -40,7 +40,7 @@ class MonitoringCache:
         raw, generation, dlq_version = await self.redis.mget(
             self.keys.monitoring_cache(name), self.keys.monitoring_cache_generation, self.keys.dlq_version
         )
-        current = f"{generation or 0}.{dlq_version or 0}"
+        current = f"{str(generation or 0)}.{str(dlq_version or 0)}"
         if raw is not None and not refresh:
             stored_generation, _, body = str(raw).partition(":")
             if stored_generation == current:
