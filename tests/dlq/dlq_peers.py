@@ -132,9 +132,8 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
                 if isinstance(value, str):
                     expected_ix[keys.dlq_index("f", f"{name}:{value.lower()}")][entry_id] = score
                     words = re.findall(r"[a-z0-9]+", value.lower())
-                    for word in words[:8] if len(words) > 1 else []:
-                        if len(word) >= 3:
-                            expected_ix[keys.dlq_index("w", word)][entry_id] = score
+                    if len(words) > 1 and len(words[0]) >= 3:
+                        expected_ix[keys.dlq_index("w", words[0])][entry_id] = score
         hours[str(score // HOUR_MS)] += 1
         job_ids[meta["job_id"]].add(entry_id)
         fps.add(meta["fingerprint"])

@@ -22,7 +22,7 @@ from corral.keys import Keys
 # Entries one index walk may examine per call; a sparse filter answers a shorter page and a cursor to go on.
 WALK_BUDGET = 5_000
 # Entries a total may examine when several conditions combine; past it, `total` is not given.
-COUNT_BUDGET = 20_000
+COUNT_BUDGET = 10_000
 MAX_PAGE = 1_000
 STATUSES = (*REPLAY_STATUSES, "limit")
 FINGERPRINT_PREFIX = re.compile(r"^[0-9a-f]{4,16}$")
@@ -273,8 +273,8 @@ class DlqQuery:
         return sorted(set.intersection(*per_token))
 
     async def _text_sources(self, text: str) -> tuple[list[str], list[str]]:
-        """Indexes matching free text: a payload value of any searchable field, a word inside one, error words (by
-        prefix); and the entries of a job id."""
+        """Indexes matching free text: a payload value of any searchable field, the leading word of one, error words
+        (by prefix); and the entries of a job id."""
         text = text.strip()
         value = normalise_value(text)
         value_keys = [self.keys.dlq_index("f", f"{name}:{value}") for name in self.searchable]

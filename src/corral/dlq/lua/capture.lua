@@ -90,18 +90,15 @@ if spec and #spec > 0 then
             indexed[#indexed + 1] = key
             redis.call('ZADD', ix('f', key), failed_at, id)
           end
-          -- Words inside an identifier (`draft` of `draft-1f3a`), three characters or more, in one word index
-          -- shared by every field; stored as `~word` beside the field keys so the delete script finds them.
+          -- The leading word of an identifier (`draft` of `draft-1f3a`, `alice` of `alice@example.com`), three
+          -- characters or more, in one word index shared by every field; stored as `~word` beside the field keys
+          -- so the delete script finds it. One word per value keeps the index's memory small.
           local words = split(lowered, '%W')
-          if #words > 1 then
-            for w = 1, math.min(#words, 8) do
-              local word = '~' .. words[w]
-              if #word > 3 and not indexed[word] then
-                indexed[word] = true
-                indexed[#indexed + 1] = word
-                redis.call('ZADD', ix('w', words[w]), failed_at, id)
-              end
-            end
+          local word = words[1] and ('~' .. words[1])
+          if #words > 1 and #word > 3 and not indexed[word] then
+            indexed[word] = true
+            indexed[#indexed + 1] = word
+            redis.call('ZADD', ix('w', words[1]), failed_at, id)
           end
         end
       end
