@@ -352,12 +352,18 @@ async function openEntry(id) {
     ...fact("Failed", fmtTime(entry.failed_at)), ...fact("Created", fmtTime(entry.created_at)),
     ...fact("Attempts", String(entry.attempts_made)), ...fact("Replays", `${entry.replay_count} of 5 · ${entry.status}`),
     ...fact("Fingerprint", `${entry.fingerprint} · ${entry.reason_pattern}`));
+  if (entry.died_again) {
+    // The same job retried from its queue died again: counted here, never as a second entry.
+    $("#entry-facts").append(...fact("Died again", `${entry.died_again.count} time${entry.died_again.count === 1 ? "" : "s"}`
+      + ` after its capture, last ${fmtTime(entry.died_again.at)}: ${truncate(entry.died_again.reason || "", 200)}`));
+  }
   $("#entry-reason").textContent = entry.failed_reason;
   $("#entry-data").textContent = pretty(entry.data);
   $("#entry-opts").textContent = pretty(entry.opts);
   $("#entry-stack").textContent = entry.stacktrace.join("\n\n") || "–";
   for (const replay of entry.replays) {
-    const outcome = replay.outcome ? `${replay.outcome.status || ""} ${replay.outcome.reason || ""}`.trim() : "pending";
+    const runs = replay.outcome && replay.outcome.runs > 1 ? ` (ran ${replay.outcome.runs} times)` : "";
+    const outcome = replay.outcome ? `${replay.outcome.status || ""} ${replay.outcome.reason || ""}`.trim() + runs : "pending";
     $("#entry-replays tbody").appendChild(el("tr", {},
       el("td", { text: String(replay.number) }), el("td", { text: fmtTime(replay.at) }), el("td", { text: replay.by || "" }),
       el("td", { class: "mono", text: replay.jobId || "" }), el("td", { text: outcome }),
