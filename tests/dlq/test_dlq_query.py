@@ -123,6 +123,12 @@ async def test_the_shown_fingerprint_prefix_finds_its_entries(dlq, dead_jobs) ->
     expected = sorted((i for n, i in enumerate(ids) if n % 3), key=int, reverse=True)
     assert by_filter.total == 20 and len(by_search.items) == 20 and upper.total == 20
     assert sorted((i.id for i in by_search.items), key=int, reverse=True) == expected
+    # And entries captured before the lexical sets existed are found too (the sets are filled once)
+    names = (dlq.store.keys.dlq_fingerprint_names, dlq.store.keys.dlq_token_names)
+    await dlq.store.redis.delete(*names)
+    assert len(await _all_pages(dlq, DlqFilter(error="tim provid"), 100)) == 10
+    await dlq.store.redis.delete(*names)
+    assert (await dlq.query.page(DlqFilter(fingerprint=smtp[:10]))).total == 20
     # And a prefix too short or not hexadecimal is refused, naming the field
     for bad in ("ab", "zzzzzz"):
         with pytest.raises(InvalidRequestError) as caught:

@@ -15,7 +15,7 @@ from corral.dlq.fields import normalise_value
 from corral.dlq.fingerprint import search_tokens
 from corral.dlq.scripts import DlqScripts
 from corral.dlq.search import expand
-from corral.dlq.store import MAX_REPLAYS
+from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
 from corral.errors import FieldError, InvalidRequestError
 from corral.keys import Keys
 
@@ -148,12 +148,21 @@ class _Walk:
 class DlqQuery:
     """Answers filters and searches by walking the smallest matching index and checking the others."""
 
-    def __init__(self, redis: Redis, keys: Keys, scripts: DlqScripts, layout: str, fields: Mapping[str, list[str]]):
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        scripts: DlqScripts,
+        layout: str,
+        fields: Mapping[str, list[str]],
+        store: DeadLetterStore | None = None,
+    ):
         self.redis = redis
         self.keys = keys
         self.scripts = scripts
         self.layout = layout
         self.searchable = sorted({name for names in fields.values() for name in names})
+        self.store = store
 
     def validate(self, flt: DlqFilter) -> DlqFilter:
         """The filter with its search text's `key:value` terms applied; refuses unknown keys, statuses, replay
@@ -247,9 +256,12 @@ class DlqQuery:
         prefix = given.lower()
         if len(prefix) == 16:
             return [prefix]
-        found: list[str] = await self.redis.zrangebylex(
-            self.keys.dlq_fingerprint_names, f"[{prefix}", f"[{prefix}\xff", 0, MAX_PREFIX_MATCHES + 1
-        )  # type: ignore[assignment]
+        found = await self._fingerprints_named(prefix)
+        if not found and not await self.redis.exists(self.keys.dlq_fingerprint_names):
+            # Entries captured before the lexical sets existed: name their fingerprints once, then look again.
+            if self.store is not None:
+                await self.store.index_names()
+            found = await self._fingerprints_named(prefix)
         if len(found) > MAX_PREFIX_MATCHES:
             raise InvalidRequestError(
                 f"fingerprint prefix {given!r} is too short",
@@ -257,7 +269,13 @@ class DlqQuery:
             )
         return found
 
-    async def _error_fingerprints(self, text: str) -> list[str]:
+    async def _fingerprints_named(self, prefix: str) -> list[str]:
+        found: list[str] = await self.redis.zrangebylex(
+            self.keys.dlq_fingerprint_names, f"[{prefix}", f"[{prefix}\xff", 0, MAX_PREFIX_MATCHES + 1
+        )  # type: ignore[assignment]
+        return found
+
+    async def _error_fingerprints(self, text: str, named_now: bool = False) -> list[str]:
         """The fingerprints whose reason pattern holds, for every word of `text`, a word starting with it."""
         tokens = search_tokens(text)
         if not tokens:
@@ -265,7 +283,11 @@ class DlqQuery:
         async with self.redis.pipeline(transaction=False) as pipe:
             for token in tokens:
                 pipe.zrangebylex(self.keys.dlq_token_names, f"[{token}", f"[{token}\xff", 0, MAX_PREFIX_MATCHES)
-            expansions: list[list[str]] = await pipe.execute()
+            pipe.exists(self.keys.dlq_token_names)
+            *expansions, named = await pipe.execute()
+        if not named and not named_now and self.store is not None and await self.store.index_names():
+            # Entries captured before the lexical sets existed: their words are named now.
+            return await self._error_fingerprints(text, named_now=True)
         async with self.redis.pipeline(transaction=False) as pipe:
             for token, words in zip(tokens, expansions, strict=True):
                 pipe.sunion([self.keys.dlq_token(word) for word in {token, *words}])

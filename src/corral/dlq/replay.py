@@ -71,7 +71,9 @@ class Replayer:
         lock = self.store.keys.lock(f"dlq-replay:{entry_id}")
         holder = secrets.token_hex(8)
         if not await self.store.redis.set(lock, holder, nx=True, px=REPLAY_LOCK_MS):
-            raise ConflictError(f"DLQ entry {entry_id} is being replayed by another request; try again shortly")
+            raise ConflictError(
+                f"DLQ entry {entry_id} is being replayed by another request; an entry has at most one replay in flight"
+            )
         try:
             return await self._replay_locked(entry_id, actor, payload)
         finally:
