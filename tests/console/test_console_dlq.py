@@ -319,11 +319,11 @@ def test_the_page_cursor_survives_a_reload(console, dead) -> None:
 
 
 def test_finished_bulk_tasks_fold_and_the_first_row_is_above_the_fold(served, browser, dead) -> None:
-    # Given entries and four bulk tasks that ended minutes ago, on a 1280x720 screen
+    # Given entries and five bulk tasks that ended minutes ago, on a 1280x720 screen
     seed(dead)
     api = served()
     owner = api.owner()
-    for _ in range(4):
+    for _ in range(5):
         body = {"filter": {"queue": "plugins"}}
         preview = owner.post("/owner/dlq/delete", json=body).json()
         started = owner.post(
@@ -335,10 +335,14 @@ def test_finished_bulk_tasks_fold_and_the_first_row_is_above_the_fold(served, br
     opened = open_console(api, browser, viewport={"width": 1280, "height": 720})
     try:
         page = opened.goto("/console/dlq")
-        expect(page.locator("#tasks-finished-summary")).to_have_text("4 earlier bulk tasks", timeout=60_000)
-        # Then the finished tasks take one folded line and the first entry is on screen
+        expect(page.locator("#tasks-section")).to_be_visible(timeout=60_000)
+        expect(page.locator("#entries-table tbody tr")).to_have_count(8, timeout=60_000)
+        # Then the first entry is on screen, and the finished tasks take one folded line
         first = page.locator("#entries-table tbody tr").first.bounding_box()
         assert first is not None and first["y"] + first["height"] <= 720, first
+        panel = page.locator("#tasks-section").bounding_box()
+        assert panel is not None and panel["height"] <= 60, panel
+        expect(page.locator("#tasks-finished-summary")).to_have_text("5 earlier bulk tasks", timeout=60_000)
         assert not page.locator("#tasks-done").is_visible()
     finally:
         opened.context.close()

@@ -104,8 +104,9 @@ async function loadOptions() {
   for (const target of [$("#f-queue"), $("#clear-queue")]) for (const queue of queues) add(target, queue.name);
   for (const type of types) add($("#f-name"), type.name);
   const searchable = [...new Set(Object.values(fields).flat())].sort();
-  $("#search-help").textContent = "Keys: queue, name, job, fp, replays, status, error, since, until; payload fields: "
-    + (searchable.join(", ") || "none") + ". Other words search job ids, payload values and error text.";
+  $("#search-help").textContent = "Keys: queue, name, job, fp (the 10 characters shown are enough), replays, status, "
+    + "error, since, until; payload fields: " + (searchable.join(", ") || "none")
+    + ". Other words search job ids, payload values (and their first word) and error words (by prefix).";
 }
 
 // ---- entries ----------------------------------------------------------------------------------------------------
