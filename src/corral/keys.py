@@ -102,6 +102,16 @@ class Keys:
         return f"{self.prefix}:dlq:tok:"
 
     @property
+    def dlq_fingerprint_names(self) -> str:
+        """Sorted set (all scores 0) of the fingerprints that have entries, for prefix search by ZRANGEBYLEX."""
+        return f"{self.prefix}:dlq:fp-names"
+
+    @property
+    def dlq_token_names(self) -> str:
+        """Sorted set (all scores 0) of the error-text tokens that have fingerprints, for word-prefix search."""
+        return f"{self.prefix}:dlq:tok-names"
+
+    @property
     def dlq_job_ids(self) -> str:
         """Hash job id -> the ids of its entries (space-separated); the job-id search index."""
         return f"{self.prefix}:dlq:job-ids"

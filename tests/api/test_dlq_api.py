@@ -54,7 +54,9 @@ def test_detail_replay_limit_and_edit_validation(live_api, seeder, settings) -> 
     invalid = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": {"to": ["nope"], "subject": "s"}})
     edited = owner.post(f"/owner/dlq/entries/{entry_id}/replay", json={"payload": email("d@example.org")})
     for _ in range(4):
+        seeder.finish(entry_id, "died")
         assert owner.post(f"/owner/dlq/entries/{entry_id}/replay").status_code == 200
+    seeder.finish(entry_id, "died")
     sixth = owner.post(f"/owner/dlq/entries/{entry_id}/replay")
     # Then the detail has everything, the invalid edit is a 422 naming fields, the sixth replay a 409 with why
     assert detail.status_code == 200 and detail.json()["data"]["to"] == ["d@x.org"]
@@ -71,22 +73,24 @@ def test_detail_replay_limit_and_edit_validation(live_api, seeder, settings) -> 
     assert any(r.params.get("diff", {}).get("to") for r in rows)
 
 
-def test_concurrent_replay_requests_never_make_a_job_twice(live_api, seeder) -> None:
-    # Given one dead email job and eight owner clients
+def test_concurrent_replay_requests_make_exactly_one_job(live_api, seeder) -> None:
+    # Given one dead email job and ten owner clients
     entry_id = seeder.add("email.send", email("race@x.org"), "refused")
     api = live_api()
-    clients = [api.owner() for _ in range(8)]
-    # When all replay it at once
-    with ThreadPoolExecutor(8) as pool:
+    clients = [api.owner() for _ in range(10)]
+    # When all replay it at once, and then once more while that replay is pending
+    with ThreadPoolExecutor(10) as pool:
         answers = list(pool.map(lambda c: c.post(f"/owner/dlq/entries/{entry_id}/replay"), clients))
-    # Then requests overlapping a replay in progress, or past the limit, get 409; each success is its own replay
+    later = clients[0].post(f"/owner/dlq/entries/{entry_id}/replay")
+    # Then exactly one request made a job; every other one is a 409 problem saying a replay is in flight
     made = [a.json() for a in answers if a.status_code == 200]
-    assert all(a.status_code in (200, 409) for a in answers)
-    assert 1 <= len(made) <= 5
-    assert sorted(m["replay"] for m in made) == list(range(1, len(made) + 1))
-    assert seeder.waiting("email") == len(made)
+    assert len(made) == 1 and made[0]["job_id"] == f"dlq-{entry_id}-r1"
+    assert sorted(a.status_code for a in answers) == [200] + [409] * 9
+    assert later.status_code == 409 and "in flight" in later.json()["detail"]
+    assert later.headers["content-type"].startswith("application/problem+json")
+    assert seeder.waiting("email") == 1
     history = api.owner().get(f"/owner/dlq/entries/{entry_id}").json()["replays"]
-    assert [r["jobId"] for r in history] == sorted(m["job_id"] for m in made)
+    assert [r["jobId"] for r in history] == [made[0]["job_id"]]
 
 
 def test_bulk_replay_by_filter_previews_then_runs_and_can_be_cancelled(live_api, seeder) -> None:
@@ -254,3 +258,87 @@ def test_analytics_trends_fields_and_exports(live_api, seeder) -> None:
     assert exported.headers["content-type"].startswith("text/csv") and len(rows) == 6
     assert {row[9] for row in rows[1:]} >= {"'=2+3", "'-1 credits left for e0@x.org"}
     assert len(lines) == 4
+
+
+def test_search_syntax_fingerprint_prefix_and_counts_over_http(live_api, seeder) -> None:
+    # Given dead email and system jobs, and AI jobs about draft articles
+    emails = [seeder.add("email.send", email(f"s{i}@x.org"), f"SMTP 421 for s{i}@x.org") for i in range(4)]
+    system = seeder.add("search.remove", {"docType": "article", "docId": "d1"}, "index unavailable")
+    drafts = [
+        seeder.add("ai.seo.meta", {"articleId": f"draft-{i}f3a", "title": "t", "body": "b"}, f"no article 'draft-{i}'")
+        for i in range(2)
+    ]
+    owner = live_api().owner()
+    fingerprint = owner.get(f"/owner/dlq/entries/{emails[0]}").json()["fingerprint"]
+
+    def ids(**params):
+        response = owner.get("/owner/dlq/entries", params=params)
+        assert response.status_code == 200, response.text
+        return [item["id"] for item in response.json()["items"]], response.json()["total"]
+
+    # When the list is searched with key:value terms, the shown fingerprint prefix, a word inside identifiers, and
+    # a queue with a job name
+    by_queue = ids(q="queue:system")
+    by_prefix = ids(fingerprint=fingerprint[:10])
+    by_fp_term = ids(q=f"fp:{fingerprint[:10]}")
+    by_word = ids(q="draft")
+    both = ids(queue="email", name="email.send")
+    bogus = owner.get("/owner/dlq/entries", params={"q": "bogus:thing"})
+    short = owner.get("/owner/dlq/entries", params={"fingerprint": "ab"})
+    # Then each answers its entries with their count, and bad terms are 422 problems naming the key or field
+    assert by_queue == ([system], 1)
+    assert by_prefix == (emails, 4) == by_fp_term
+    assert by_word[0] == drafts
+    assert both == (emails, 4)
+    assert bogus.status_code == 422 and bogus.headers["content-type"].startswith("application/problem+json")
+    assert bogus.json()["errors"][0]["field"] == "q" and "'bogus'" in bogus.json()["errors"][0]["reason"]
+    assert "'bogus'" in bogus.json()["detail"]
+    assert short.status_code == 422 and short.json()["errors"][0]["field"] == "fingerprint"
+
+
+def test_analytics_follow_their_time_range(live_api, seeder) -> None:
+    # Given email entries of two days ago and one AI entry of now, one email entry replayed
+    now = int(time.time() * 1000)
+    old = [
+        seeder.add("email.send", email(f"o{i}@x.org"), "mailbox full", failed_at=now - 48 * 3_600_000 - i)
+        for i in range(3)
+    ]
+    seeder.add("ai.seo.meta", {"articleId": "a", "title": "t", "body": "b"}, "provider 503", failed_at=now - 1_000)
+    owner = live_api().owner()
+    assert owner.post(f"/owner/dlq/entries/{old[0]}/replay").status_code == 200
+    # When analytics are asked over the last 24 hours, over a custom range holding nothing, and a reversed range
+    day = owner.get("/owner/dlq/analytics", params={"window": "24h"}).json()
+    empty = owner.get("/owner/dlq/analytics", params={"since": now - 10 * 3_600_000, "until": now - 9 * 3_600_000})
+    span = owner.get("/owner/dlq/analytics", params={"since": now - 49 * 3_600_000, "until": now - 47 * 3_600_000})
+    reversed_range = owner.get("/owner/dlq/analytics", params={"since": now, "until": now - 3_600_000})
+    # Then every breakdown counts only the entries of the range
+    assert day["total"] == 4 and day["in_range"] == 1
+    assert day["by_queue"] == {"ai": 1} and day["by_name"] == {"ai.seo.meta": 1}
+    assert [f["count"] for f in day["top_fingerprints"]] == [1] and day["fingerprints"] == 1
+    assert len(day["by_hour"]) == 24 and sum(h["count"] for h in day["by_hour"]) == 1
+    assert day["by_status"]["pending"] == 0 and day["by_status"]["never"] == 1
+    body = empty.json()
+    assert body["in_range"] == 0 and body["by_queue"] == {} and body["by_name"] == {}
+    assert body["top_fingerprints"] == [] and sum(h["count"] for h in body["by_hour"]) == 0
+    two_days = span.json()
+    assert two_days["by_queue"] == {"email": 3} and two_days["by_status"]["pending"] == 1
+    assert two_days["by_status"]["never"] == 2
+    # And a reversed range is a 422 naming the field
+    assert reversed_range.status_code == 422 and reversed_range.json()["errors"][0]["field"] == "until"
+
+
+def test_the_stats_dlq_size_follows_deletes_at_once(live_api, seeder) -> None:
+    # Given three entries and stats cached for a long time
+    ids = [seeder.add("email.send", email(f"c{i}@x.org"), "refused") for i in range(3)]
+    owner = live_api(stats_cache_seconds=600).owner()
+    assert owner.get("/owner/stats").json()["dlq"] == 3
+    assert owner.get("/owner/stats").json()["cached"] is True
+    # When an entry is deleted through the DLQ API, and another job dies
+    assert owner.delete(f"/owner/dlq/entries/{ids[0]}").status_code == 200
+    after_delete = owner.get("/owner/stats").json()
+    seeder.add("email.send", email("c9@x.org"), "refused")
+    after_capture = owner.get("/owner/stats").json()
+    # Then the stats' DLQ size is the DLQ's own at once
+    assert after_delete["dlq"] == 2 and after_delete["cached"] is False
+    assert after_capture["dlq"] == 3
+    assert owner.get("/owner/dlq/entries").json()["total"] == 3

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
 from console.console_data import SCRIPT, DeadLetters, email
+from console.console_peers import open_console
 
 pytestmark = pytest.mark.browser
 
@@ -54,10 +56,12 @@ def test_dlq_lists_filters_and_searches_with_field_value_syntax(console, dead) -
     expect(rows).to_have_count(1)
     assert "gone1 does not exist" in rows.first.inner_text()
     assert "search=queue%3Aemail" in page.url
-    # And an invalid search is explained without a request
+    # And an invalid search is explained with the API's reason, naming the field
     page.fill("#q", "replays:9")
     page.press("#q", "Enter")
-    assert "replays: a number from 0 to 5" in page.locator("#filter-error").inner_text()
+    expect(page.locator("#filter-error")).to_contain_text("replays: between 0 and 5", timeout=60_000)
+    assert all(" 422" in line[-4:] for line in console.failed_responses), console.failed_responses
+    console.forget_problems()
     console.assert_clean()
 
 
@@ -76,6 +80,7 @@ def test_replay_one_entry_then_replay_with_an_edited_payload_shows_the_history(c
     page.locator(".toast", has_text="(replay 1 of 5)").wait_for()
     dialog.locator("#entry-replays tbody tr td", has_text="owner@example.com").wait_for()
     assert owner.get("/owner/queues/email").json()["counts"]["waiting"] == 1
+    dead.background.run(dead.jobs.finish(entry_id, "died"))  # one replay in flight at most: that one died
     # When the owner edits the payload with a value the contract refuses
     dialog.locator("#entry-edit").click()
     page.fill("#entry-payload", '{"to": ["not-an-address"], "subject": "Fixed", "text": "x"}')
@@ -255,4 +260,148 @@ def test_analytics_tabs_range_and_actions(console, dead) -> None:
         page.click("#export")
     text = download.value.path().read_text(encoding="utf-8")
     assert text.count("\n") >= 9
+    console.assert_clean()
+
+
+def test_the_shown_fingerprint_searches_and_unknown_keys_are_named(console, dead) -> None:
+    # Given eight entries, four of them with one SMTP fingerprint
+    ids = seed(dead)
+    page = console.goto("/console/dlq")
+    shown = page.locator(f'#entries-table tr[data-entry="{ids["smtp"][0]}"] td:nth-child(9)').inner_text()
+    assert len(shown) == 10
+    # When the 10 characters the table shows are typed into the fingerprint filter
+    page.fill("#f-fingerprint", shown)
+    page.press("#f-fingerprint", "Enter")
+    # Then the four entries are listed with their count
+    expect(page.locator("#dlq-total")).to_have_text("· 4 matching", timeout=60_000)
+    expect(page.locator("#entries-table tbody tr")).to_have_count(4)
+    # When they are searched as fp: in the search box instead
+    page.click("#reset-filters")
+    expect(page.locator("#dlq-total")).to_have_text("· 8 matching", timeout=60_000)
+    page.fill("#q", f"fp:{shown}")
+    page.press("#q", "Enter")
+    expect(page.locator("#dlq-total")).to_have_text("· 4 matching", timeout=60_000)
+    # When a queue and a job name are combined, the count is shown
+    page.fill("#q", "")
+    page.select_option("#f-queue", "email")
+    page.select_option("#f-name", "email.send")
+    expect(page.locator("#dlq-total")).to_have_text("· 6 matching", timeout=60_000)
+    assert "Replay all 6 matching" in page.locator("#replay-matching").inner_text()
+    # When an unknown key is searched, the error names it
+    page.fill("#q", "bogus:thing")
+    page.press("#q", "Enter")
+    expect(page.locator("#filter-error")).to_contain_text("'bogus'", timeout=60_000)
+    console.forget_problems()
+
+
+def test_the_page_cursor_survives_a_reload(console, dead) -> None:
+    # Given 33 entries shown 20 per page
+    seed(dead)
+    for _ in range(25):
+        dead.add("email.send", email("more@example.com"), "SMTP timeout after 9 seconds")
+    page = console.goto("/console/dlq?size=20")
+    expect(page.locator("#page-info")).to_contain_text("Page 1", timeout=60_000)
+    first = page.locator("#entries-table tbody tr").first.get_attribute("data-entry")
+    # When the owner goes to the next page and reloads it
+    page.click("#next-page")
+    expect(page.locator("#page-info")).to_contain_text("Page 2", timeout=60_000)
+    second = page.locator("#entries-table tbody tr").first.get_attribute("data-entry")
+    assert "cursor=" in page.url
+    page.reload()
+    page.wait_for_load_state("networkidle")
+    # Then the same page is shown, and "Newer" goes back to the first
+    expect(page.locator("#page-info")).to_contain_text("Page 2", timeout=60_000)
+    assert page.locator("#entries-table tbody tr").first.get_attribute("data-entry") == second
+    page.click("#prev-page")
+    expect(page.locator("#page-info")).to_contain_text("Page 1", timeout=60_000)
+    assert page.locator("#entries-table tbody tr").first.get_attribute("data-entry") == first
+    console.assert_clean()
+
+
+def test_finished_bulk_tasks_fold_and_the_first_row_is_above_the_fold(served, browser, dead) -> None:
+    # Given entries and five bulk tasks that ended minutes ago, on a 1280x720 screen
+    seed(dead)
+    api = served()
+    owner = api.owner()
+    for _ in range(5):
+        body = {"filter": {"queue": "plugins"}}
+        preview = owner.post("/owner/dlq/delete", json=body).json()
+        started = owner.post(
+            "/owner/dlq/delete",
+            json={**body, "confirmation_token": preview["confirmation_token"], "phrase": "delete dlq"},
+        ).json()
+        task_key = dead.service.store.keys.dlq_task(started["task"]["id"])
+        dead.background.run(_finished_long_ago(dead, task_key))
+    opened = open_console(api, browser, viewport={"width": 1280, "height": 720})
+    try:
+        page = opened.goto("/console/dlq")
+        expect(page.locator("#tasks-section")).to_be_visible(timeout=60_000)
+        expect(page.locator("#entries-table tbody tr")).to_have_count(8, timeout=60_000)
+        # Then the first entry is on screen, and the finished tasks take one folded line
+        first = page.locator("#entries-table tbody tr").first.bounding_box()
+        assert first is not None and first["y"] + first["height"] <= 720, first
+        panel = page.locator("#tasks-section").bounding_box()
+        assert panel is not None and panel["height"] <= 60, panel
+        expect(page.locator("#tasks-finished-summary")).to_have_text("5 earlier bulk tasks", timeout=60_000)
+        assert not page.locator("#tasks-done").is_visible()
+    finally:
+        opened.context.close()
+
+
+async def _finished_long_ago(dead, task_key: str) -> None:
+    from support import eventually
+
+    await eventually(lambda: _ended(dead, task_key), timeout=60)
+    long_ago = int(time.time() * 1000) - 600_000
+    await dead.redis.hset(task_key, mapping={"finishedAt": long_ago, "updatedAt": long_ago})
+
+
+async def _ended(dead, task_key: str) -> bool:
+    return await dead.redis.hget(task_key, "status") == "completed"
+
+
+def test_a_replay_toast_shows_above_the_entry_dialog(console, dead) -> None:
+    # Given an entry opened in its dialog
+    ids = seed(dead)
+    page = console.goto("/console/dlq")
+    page.click(f'#entries-table tr[data-entry="{ids["ai"][0]}"] button.link')
+    expect(page.locator("#entry-replay")).to_be_enabled(timeout=60_000)
+    # When it is replayed from the dialog
+    page.click("#entry-replay")
+    toast = page.locator(".toast", has_text="(replay 1 of 5)")
+    toast.wait_for(timeout=60_000)
+    # Then the toast is the topmost thing where it is drawn, above the open dialog
+    assert page.locator("#entry-dialog").evaluate("dialog => dialog.open")
+    topmost = toast.evaluate(
+        """toast => { const box = toast.getBoundingClientRect();
+        const hit = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+        return toast.contains(hit) || (hit ? hit.outerHTML.slice(0, 100) : "nothing"); }"""
+    )
+    assert topmost is True, topmost
+
+
+def test_analytics_panels_follow_a_custom_range(console, dead) -> None:
+    # Given eight entries that failed just now
+    seed(dead)
+    now = int(time.time() * 1000)
+    # When the analytics are opened over a custom range of yesterday, which holds none
+    yesterday = f"since={now - 30 * 3_600_000}&until={now - 26 * 3_600_000}"
+    page = console.goto(f"/console/dlq/analytics?range=custom&{yesterday}")
+    expect(page.locator('[data-card="range"] .value')).to_have_text("0", timeout=60_000)
+    # Then no panel shows the entries of another time
+    assert page.locator('[data-card="total"] .value').inner_text() == "8"
+    assert page.locator("#by-queue tbody").inner_text().strip() == "None."
+    assert "Last 24 hours" not in page.locator("#panel-overview").inner_text()
+    assert page.locator('[data-card="fingerprints"] .value').inner_text() == "0"
+    page.click("#tab-failures")
+    assert "No entries failed" in page.locator("#by-fingerprint tbody").inner_text()
+    assert "No entries failed" in page.locator("#by-name tbody").inner_text()
+    # When a reversed range is applied
+    page.fill("#range-since", "2030-01-02T10:00")
+    page.fill("#range-until", "2030-01-01T10:00")
+    page.click("#custom-range button[type=submit]")
+    # Then the error is shown and no figures of any other range stay on screen
+    expect(page.locator("#range-error")).to_contain_text("start before the end", timeout=60_000)
+    assert not page.locator("#panel-failures").is_visible()
+    assert "Nothing to show" in page.locator("#analytics-state").inner_text()
     console.assert_clean()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterator
@@ -69,6 +70,12 @@ class DeadJobs:
         assert entry_id is not None
         return entry_id
 
+    async def finish(self, entry_id: str, status: str = "succeeded") -> None:
+        """Record that the entry's latest replay completed (`succeeded`) or died, as a worker would."""
+        entry = await self.service.entry(entry_id)
+        outcome = {"status": "completed" if status == "succeeded" else "died", "at": int(time.time() * 1000)}
+        assert await self.service.store.record_outcome(entry_id, entry.replay_count, status, outcome)
+
 
 @pytest.fixture
 async def dlq(redis_client: Redis, keys: Keys, engine: Engine) -> AsyncIterator[DlqService]:
@@ -124,6 +131,9 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
             for value in values if isinstance(values, list) else [values]:
                 if isinstance(value, str):
                     expected_ix[keys.dlq_index("f", f"{name}:{value.lower()}")][entry_id] = score
+                    words = re.findall(r"[a-z0-9]+", value.lower())
+                    if len(words) > 1 and len(words[0]) >= 3:
+                        expected_ix[keys.dlq_index("w", words[0])][entry_id] = score
         hours[str(score // HOUR_MS)] += 1
         job_ids[meta["job_id"]].add(entry_id)
         fps.add(meta["fingerprint"])
@@ -156,6 +166,8 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
     token_keys = await scan_keys(redis, keys.dlq_token_prefix + "*")
     stored_tokens = {key.removeprefix(keys.dlq_token_prefix): set(await redis.smembers(key)) for key in token_keys}
     assert stored_tokens == dict(expected_tokens)
+    assert set(await redis.zrange(keys.dlq_fingerprint_names, 0, -1)) == fps
+    assert set(await redis.zrange(keys.dlq_token_names, 0, -1)) == set(expected_tokens)
 
 
 class Seeder:
@@ -170,6 +182,9 @@ class Seeder:
 
     def add(self, name: str, data: dict[str, Any], reason: str, **kwargs: Any) -> str:
         return self.loop.run_until_complete(self.jobs.add(name, data, reason, **kwargs))
+
+    def finish(self, entry_id: str, status: str = "succeeded") -> None:
+        self.loop.run_until_complete(self.jobs.finish(entry_id, status))
 
     def waiting(self, queue: str) -> int:
         return self.loop.run_until_complete(self.engine.counts(queue))["waiting"]

@@ -142,6 +142,8 @@ async def test_every_index_matches_a_full_scan_after_replays_deletes_and_clears(
                 await dlq.replay(entry_id, "owner")
             except ConflictError:
                 break
+            if rng.random() < 0.7:
+                await dead_jobs.finish(entry_id, rng.choice(["succeeded", "died"]))
     for entry_id in rng.sample(ids, 20):
         entry = await dlq.store.get(entry_id)
         if entry is not None and entry.replay_count:

@@ -111,6 +111,62 @@ async def test_searches_by_field_error_text_job_id_and_free_text(dlq, dead_jobs)
     assert [i.id for i in free_job.items] == [alice]
 
 
+async def test_the_shown_fingerprint_prefix_finds_its_entries(dlq, dead_jobs) -> None:
+    # Given entries of two fingerprints
+    ids = await _seed(dead_jobs)
+    smtp = fingerprint(SMTP.format(to="x@y.org"))
+    # When the 10 characters the list shows are given as the fingerprint filter, or as fp: in the search
+    by_filter = await dlq.query.page(DlqFilter(fingerprint=smtp[:10]))
+    by_search = await dlq.query.page(DlqFilter(text=f"fp:{smtp[:10]}"), limit=100)
+    upper = await dlq.query.page(DlqFilter(fingerprint=smtp[:6].upper(), queue="email"))
+    # Then each finds the 20 SMTP entries, with their count
+    expected = sorted((i for n, i in enumerate(ids) if n % 3), key=int, reverse=True)
+    assert by_filter.total == 20 and len(by_search.items) == 20 and upper.total == 20
+    assert sorted((i.id for i in by_search.items), key=int, reverse=True) == expected
+    # And entries captured before the lexical sets existed are found too (the sets are filled once)
+    names = (dlq.store.keys.dlq_fingerprint_names, dlq.store.keys.dlq_token_names)
+    await dlq.store.redis.delete(*names)
+    assert len(await _all_pages(dlq, DlqFilter(error="tim provid"), 100)) == 10
+    await dlq.store.redis.delete(*names)
+    assert (await dlq.query.page(DlqFilter(fingerprint=smtp[:10]))).total == 20
+    # And a prefix too short or not hexadecimal is refused, naming the field
+    for bad in ("ab", "zzzzzz"):
+        with pytest.raises(InvalidRequestError) as caught:
+            await dlq.query.page(DlqFilter(fingerprint=bad))
+        assert caught.value.errors[0].field == "fingerprint"
+
+
+async def test_search_syntax_prefixes_words_in_identifiers_and_counts(dlq, dead_jobs) -> None:
+    # Given AI entries about draft articles, emails, and system entries
+    ids = await _seed(dead_jobs)
+    drafts = [
+        await dead_jobs.add(
+            "ai.content.generate", {"articleId": f"draft-{n:x}ab", "prompt": "p"}, f"article 'draft-{n:x}ab' is locked"
+        )
+        for n in range(3)
+    ]
+    system = await dead_jobs.add("search.remove", {"docType": "article", "docId": "d1"}, "index unavailable")
+    # When searching by a word inside identifiers, by word prefixes, and by key:value terms
+    draft = await dlq.query.page(DlqFilter(text="draft"))
+    prefix = await dlq.query.page(DlqFilter(text="unavail"))
+    error_prefix = await _all_pages(dlq, DlqFilter(error="tim provid"), 100)
+    by_queue = await dlq.query.page(DlqFilter(text="queue:system"))
+    combined = await dlq.query.page(DlqFilter(text='queue:ai error:"timed out" name:ai.content.generate'))
+    both = await dlq.query.page(DlqFilter(queue="email", name="email.send"), limit=5)
+    # Then each finds its entries, and a combination still counts them
+    assert [i.id for i in draft.items] == drafts
+    assert [i.id for i in prefix.items] == [system] == [i.id for i in by_queue.items]
+    assert by_queue.total == 1
+    assert len(error_prefix) == 10
+    assert {i.id for i in combined.items} == set(ids[::3])
+    assert both.total == 20 and len(both.items) == 5
+    # And an unknown key is refused, naming it
+    with pytest.raises(InvalidRequestError) as caught:
+        await dlq.query.page(DlqFilter(text="bogus:thing"))
+    assert caught.value.errors[0].field == "q" and "'bogus'" in caught.value.errors[0].reason
+    assert "'bogus'" in str(caught.value)
+
+
 async def test_invalid_filters_name_their_fields(dlq) -> None:
     with pytest.raises(InvalidRequestError) as caught:
         await dlq.query.page(DlqFilter(status="lost", replays=9, fields=(("subject", "x"),)))

@@ -34,6 +34,7 @@ async def test_the_sixth_replay_is_refused_with_the_reason(dlq, dead_jobs, engin
     for number in range(1, 6):
         result = await dlq.replay(entry_id, "owner")
         assert result.number == number
+        await dead_jobs.finish(entry_id, "died")
     # When it is replayed a sixth time
     with pytest.raises(ReplayLimitError) as caught:
         await dlq.replay(entry_id, "owner")
@@ -85,17 +86,45 @@ async def test_a_payload_that_no_longer_fits_the_contract_is_refused(dlq, dead_j
 
 
 async def test_replay_outcomes_update_history_and_status(dlq, dead_jobs) -> None:
-    # Given an entry replayed twice
+    # Given an entry replayed twice, the first replay's job dying before the second replay
     entry_id = await dead_jobs.add("email.send", email("o@x.org"), "refused")
     await dlq.replay(entry_id, "owner")
+    assert await dlq.store.record_outcome(entry_id, 1, "died", {"status": "died", "at": 10})
     await dlq.replay(entry_id, "owner")
-    # When the first replay's job died again late, and the second one completed
-    assert await dlq.store.record_outcome(entry_id, 1, "died", {"status": "died", "entryId": "99"})
-    assert await dlq.store.record_outcome(entry_id, 2, "succeeded", {"status": "completed"})
-    assert not await dlq.store.record_outcome(entry_id, 2, "died", {"status": "died"})
-    # Then the history holds both outcomes and the status follows the latest replay only
+    # When the second completed, a stale report of it dying arrives, and the first one's job (retried from its
+    # queue) completes late
+    assert await dlq.store.record_outcome(entry_id, 2, "succeeded", {"status": "completed", "at": 20})
+    assert not await dlq.store.record_outcome(entry_id, 2, "died", {"status": "died", "at": 20})
+    assert await dlq.store.record_outcome(entry_id, 1, "succeeded", {"status": "completed", "at": 30})
+    # Then the history holds the latest outcome of each replay and the status follows the latest replay only
     entry = await dlq.entry(entry_id)
-    assert [r["outcome"]["status"] for r in entry.replays] == ["died", "completed"]
+    assert [r["outcome"]["status"] for r in entry.replays] == ["completed", "completed"]
+    assert [r["outcome"]["runs"] for r in entry.replays] == [2, 1]
     assert entry.status == "succeeded"
     summary = await dlq.analytics.summary()
     assert summary.by_status["succeeded"] == 1 and summary.replay_success_rate == 1.0
+
+
+async def test_an_entry_has_at_most_one_replay_in_flight(dlq, dead_jobs, engine) -> None:
+    # Given an entry replayed once, its job still waiting
+    entry_id = await dead_jobs.add("email.send", email("flight@x.org"), "refused")
+    first = await dlq.replay(entry_id, "owner")
+    # When ten more replays are asked at once, after the first was accepted
+    results = await asyncio.gather(*(dlq.replay(entry_id, "owner") for _ in range(10)), return_exceptions=True)
+    # Then every one is refused while the first is pending, naming it, and the queue holds one job
+    assert all(isinstance(r, ConflictError) for r in results), results
+    assert any(f"job {first.job_id}" in str(r) or "in flight" in str(r) for r in results)
+    assert (await engine.counts("email"))["waiting"] == 1
+    assert (await dlq.entry(entry_id)).replay_count == 1
+    # When that job is removed from its queue (it will never finish), a replay is accepted again
+    await engine.remove_job("email", first.job_id)
+    second = await dlq.replay(entry_id, "owner")
+    assert second.number == 2
+    history = (await dlq.entry(entry_id)).replays
+    assert history[0]["outcome"]["status"] == "removed"
+    # And a replay whose job completed unseen by any observer settles as succeeded before the next
+    await dlq.store.redis.zadd(dlq.store.keys.queue("email", "completed"), {second.job_id: 1})
+    await dlq.store.redis.lrem(dlq.store.keys.queue("email", "wait"), 0, second.job_id)
+    third = await dlq.replay(entry_id, "owner")
+    assert third.number == 3
+    assert (await dlq.entry(entry_id)).replays[1]["outcome"]["status"] == "completed"

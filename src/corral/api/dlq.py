@@ -186,6 +186,9 @@ class EntryPublic(BaseModel):
     replay_count: int
     status: str
     replays: list[dict[str, Any]]
+    died_again: dict[str, Any] | None = Field(
+        default=None, description="the same job dying again after capture (retried from its queue): count, at, reason"
+    )
 
     @classmethod
     def of(cls, entry: DeadLetterEntry) -> EntryPublic:
@@ -461,10 +464,24 @@ async def cancel_task(task_id: str, dlq: Dlq, note: Note, _: Replayer) -> TaskPu
 
 
 @router.get("/analytics", name="dlq.analytics", response_model=None)
-async def analytics(dlq: Dlq, _: Reader, top: Annotated[int, Query(ge=1, le=100)] = 10) -> dict[str, Any]:
-    """Totals; counts by queue, job name, the last 24 hours and replay status; the top error fingerprints with
-    first and last seen, count and a sample reason; the replay success rate."""
-    found: Analytics = await dlq.analytics.summary(top)
+async def analytics(
+    dlq: Dlq,
+    _: Reader,
+    top: Annotated[int, Query(ge=1, le=100)] = 10,
+    window: Annotated[str | None, Query(description="24h, 7d or 30d: breakdowns of the entries failed in it")] = None,
+    since: Annotated[int | None, Query(ge=0, description="a custom range from (epoch ms, at most 90 days)")] = None,
+    until: Annotated[int | None, Query(ge=0)] = None,
+) -> dict[str, Any]:
+    """Totals; counts by queue, job name, hour and replay status; the top error fingerprints with first and last
+    seen, count and a sample reason; the replay success rate. Of every entry (and the last 24 hours), or, given a
+    `window` or `since`/`until`, of the entries that failed in that range (`in_range`); a reversed range is a 422."""
+    found: Analytics
+    if window is None and since is None and until is None:
+        found = await dlq.analytics.summary(top)
+    else:
+        if since is None and until is not None:
+            raise InvalidRequestError("invalid range", [FieldError("since", "give since with until")])
+        found = await dlq.analytics.summary_in(top, window, since, until)
     return _plain(found)
 
 

@@ -15,6 +15,8 @@ from corral.keys import Keys
 HOUR_MS = 3_600_000
 MAX_TREND_HOURS = 90 * 24
 CACHE_SECONDS = 5.0
+# Fingerprints counted one by one within a range; beyond, the most frequent overall are the candidates.
+MAX_RANGE_FINGERPRINTS = 5_000
 WINDOWS = {"24h": 24, "7d": 7 * 24, "30d": 30 * 24}
 
 
@@ -41,7 +43,7 @@ class HourCount:
 
 @dataclass(frozen=True)
 class Analytics:
-    """Totals and breakdowns of the DLQ as it is now."""
+    """Totals and breakdowns of the DLQ as it is now, or of the entries that failed within [start, end)."""
 
     total: int
     by_queue: dict[str, int]
@@ -51,6 +53,10 @@ class Analytics:
     by_hour: list[HourCount]
     by_status: dict[str, int]
     replay_success_rate: float | None
+    # The range the breakdowns cover (epoch ms, end excluded) and how many entries failed in it; None: all entries.
+    start: int | None = None
+    end: int | None = None
+    in_range: int | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,19 @@ def trend_range(window: str | None, since_ms: int | None, until_ms: int | None, 
     return since_ms, end
 
 
+def _stat(fp: str, count: int, described: list[str | None], first: Any, last: Any) -> FingerprintStat:
+    pattern, sample, queue = described
+    return FingerprintStat(
+        fingerprint=fp,
+        count=count,
+        first_seen=int(first[0][1]) if first else None,
+        last_seen=int(last[0][1]) if last else None,
+        pattern=pattern or "",
+        sample_reason=sample or "",
+        queue=queue or "",
+    )
+
+
 class DlqAnalytics:
     """Computes analytics and trends from the DLQ's counters; answers are cached per DLQ version for 5 s."""
 
@@ -109,6 +128,76 @@ class DlqAnalytics:
         hour = now // HOUR_MS
         return await self._cached(("summary", top, hour), lambda: self._summary(top, hour))  # type: ignore[no-any-return]
 
+    async def summary_in(
+        self,
+        top: int = 10,
+        window: str | None = "24h",
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        now_ms: int | None = None,
+    ) -> Analytics:
+        """The same breakdowns over the entries that failed within a window or a custom range (see `trend`)."""
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        start, end = trend_range(window, since_ms, until_ms, now)
+        return await self._cached(("range", top, start, end), lambda: self._summary_in(top, start, end))  # type: ignore[no-any-return]
+
+    async def _summary_in(self, top: int, start: int, end: int) -> Analytics:
+        keys, ix = self.keys, self.keys.dlq_index
+        low, high = str(start), f"({end}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(keys.dlq_by_time)
+            pipe.zcount(keys.dlq_by_time, low, high)
+            pipe.zrange(keys.dlq_counts("queue"), 0, -1)
+            pipe.zrange(keys.dlq_counts("name"), 0, -1)
+            pipe.zrevrange(keys.dlq_counts("fp"), 0, MAX_RANGE_FINGERPRINTS - 1)
+            for status in ("pending", "succeeded", "died"):
+                pipe.zcount(ix("status", status), low, high)
+            pipe.zcount(keys.dlq_replayed, low, high)
+            pipe.zcount(ix("replays", str(MAX_REPLAYS)), low, high)
+            total, in_range, queues, names, fps, pending, succeeded, died, replayed, at_limit = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.zcount(ix("queue", queue), low, high)
+            for name in names:
+                pipe.zcount(ix("name", name), low, high)
+            for fp in fps:
+                pipe.zcount(ix("fp", fp), low, high)
+            counted = await pipe.execute()
+        by_queue = {q: int(c) for q, c in zip(queues, counted[: len(queues)], strict=True) if int(c)}
+        by_name = {n: int(c) for n, c in zip(names, counted[len(queues) : len(queues) + len(names)], strict=True) if c}
+        fp_counts = [(fp, int(c)) for fp, c in zip(fps, counted[len(queues) + len(names) :], strict=True) if int(c)]
+        fp_counts.sort(key=lambda item: (-item[1], item[0]))
+        chosen = fp_counts[: max(top, 1)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fp, _count in chosen:
+                pipe.hmget(keys.dlq_fingerprint(fp), ["pattern", "sample", "queue"])
+                pipe.zrangebyscore(ix("fp", fp), low, high, start=0, num=1, withscores=True)
+                pipe.zrevrangebyscore(ix("fp", fp), high, low, start=0, num=1, withscores=True)
+            details = await pipe.execute()
+        stats = [_stat(fp, count, *details[index * 3 : index * 3 + 3]) for index, (fp, count) in enumerate(chosen)]
+        by_status = {
+            "never": int(in_range) - int(replayed),
+            "pending": int(pending),
+            "succeeded": int(succeeded),
+            "died": int(died),
+            "limit_reached": int(at_limit),
+        }
+        finished = by_status["succeeded"] + by_status["died"]
+        trend = await self._trend(start, end)
+        return Analytics(
+            total=int(total),
+            by_queue=by_queue,
+            by_name=by_name,
+            fingerprints=len(fp_counts),
+            top_fingerprints=stats,
+            by_hour=trend.buckets,
+            by_status=by_status,
+            replay_success_rate=round(by_status["succeeded"] / finished, 4) if finished else None,
+            start=start,
+            end=end,
+            in_range=int(in_range),
+        )
+
     async def _summary(self, top: int, current_hour: int) -> Analytics:
         keys = self.keys
         hours = [str(h) for h in range(current_hour - 23, current_hour + 1)]
@@ -128,20 +217,7 @@ class DlqAnalytics:
                 pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
                 pipe.zrevrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
             details = await pipe.execute()
-        stats = []
-        for index, (fp, count) in enumerate(top_fps):
-            (pattern, sample, queue), first, last = details[index * 3 : index * 3 + 3]
-            stats.append(
-                FingerprintStat(
-                    fingerprint=fp,
-                    count=int(count),
-                    first_seen=int(first[0][1]) if first else None,
-                    last_seen=int(last[0][1]) if last else None,
-                    pattern=pattern or "",
-                    sample_reason=sample or "",
-                    queue=queue or "",
-                )
-            )
+        stats = [_stat(fp, int(n), *details[index * 3 : index * 3 + 3]) for index, (fp, n) in enumerate(top_fps)]
         by_status = dict.fromkeys(("never", "pending", "succeeded", "died"), 0)
         by_status.update({status: int(count) for status, count in statuses})
         by_status["limit_reached"] = int(at_limit)

@@ -121,6 +121,7 @@ class BulkTasks:
 
     async def preview(self, flt: DlqFilter) -> Preview:
         """The count of matching entries, the newest ten, and the queues they belong to."""
+        flt = self.query.validate(flt)
         page = await self.query.page(flt, None, SAMPLE_SIZE)
         count = page.total if page.total is not None else await self.query.count(flt)
         if flt.queue:

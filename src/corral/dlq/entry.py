@@ -43,6 +43,8 @@ class DeadLetterEntry:
     replay_count: int = 0
     status: str = "never"
     replays: list[dict[str, Any]] = field(default_factory=list)
+    # The same job dying again after its capture (retried from its queue): {count, at, reason} of the latest.
+    died_again: dict[str, Any] | None = None
 
     @classmethod
     def from_hash(cls, entry_id: str, raw: dict[str, str], pattern: str = "") -> DeadLetterEntry:
@@ -76,6 +78,7 @@ class DeadLetterEntry:
             replay_count=count,
             status=status or "never",
             replays=replays,
+            died_again=_json_object(raw["again"]) if raw.get("again") else None,
         )
 
 

@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from corral.dlq.replay import parse_replay_job_id
 from corral.hooks import HookBus, JobEvent, JobEventKind
@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 def observe_dlq(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
-    """Subscribe to completed and dead-lettered jobs; a job made by a replay records its outcome in its entry."""
+    """Subscribe to completed jobs; a job made by a replay records its completion in its entry."""
     store = runtime.dlq
 
     async def on_event(event: JobEvent) -> None:
@@ -27,16 +27,7 @@ def observe_dlq(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> N
         if replay is None:
             return
         entry_id, number = replay
-        if event.kind is JobEventKind.COMPLETED:
-            await store.record_outcome(entry_id, number, "succeeded", {"status": "completed", "at": event.at_ms})
-            return
-        outcome: dict[str, Any] = {
-            "status": "died",
-            "at": event.at_ms,
-            "reason": str(event.detail.get("reason", ""))[:500],
-        }
-        if event.detail.get("entry_id"):
-            outcome["entryId"] = event.detail["entry_id"]
-        await store.record_outcome(entry_id, number, "died", outcome)
+        # A replay that dies is written into its entry by the capture script, in the same step as its move to failed.
+        await store.record_outcome(entry_id, number, "succeeded", {"status": "completed", "at": event.at_ms})
 
-    hooks.subscribe(on_event, JobEventKind.COMPLETED, JobEventKind.DEAD_LETTERED)
+    hooks.subscribe(on_event, JobEventKind.COMPLETED)

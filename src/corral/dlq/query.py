@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,14 +14,20 @@ from corral.dlq.entry import REPLAY_STATUSES
 from corral.dlq.fields import normalise_value
 from corral.dlq.fingerprint import search_tokens
 from corral.dlq.scripts import DlqScripts
-from corral.dlq.store import MAX_REPLAYS
+from corral.dlq.search import expand
+from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
 from corral.errors import FieldError, InvalidRequestError
 from corral.keys import Keys
 
 # Entries one index walk may examine per call; a sparse filter answers a shorter page and a cursor to go on.
 WALK_BUDGET = 5_000
+# Entries a total may examine when several conditions combine; past it, `total` is not given.
+COUNT_BUDGET = 10_000
 MAX_PAGE = 1_000
 STATUSES = (*REPLAY_STATUSES, "limit")
+FINGERPRINT_PREFIX = re.compile(r"^[0-9a-f]{4,16}$")
+# Fingerprints a fingerprint prefix, and error tokens a word prefix, may stand for.
+MAX_PREFIX_MATCHES = 100
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,10 @@ class _Plan:
     static_ids: list[str] | None = None
     checks: list[str] = field(default_factory=list)
     excludes: list[str] = field(default_factory=list)
+    anys: list[str] = field(default_factory=list)
     empty: bool = False
+    # The drivers share no entry (fingerprint indexes), so their counts add up to the total.
+    disjoint: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,31 +148,45 @@ class _Walk:
 class DlqQuery:
     """Answers filters and searches by walking the smallest matching index and checking the others."""
 
-    def __init__(self, redis: Redis, keys: Keys, scripts: DlqScripts, layout: str, fields: Mapping[str, list[str]]):
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        scripts: DlqScripts,
+        layout: str,
+        fields: Mapping[str, list[str]],
+        store: DeadLetterStore | None = None,
+    ):
         self.redis = redis
         self.keys = keys
         self.scripts = scripts
         self.layout = layout
         self.searchable = sorted({name for names in fields.values() for name in names})
+        self.store = store
 
-    def validate(self, flt: DlqFilter) -> None:
-        """Refuse unknown statuses, replay counts, fields, and a search combined with an error-text search."""
+    def validate(self, flt: DlqFilter) -> DlqFilter:
+        """The filter with its search text's `key:value` terms applied; refuses unknown keys, statuses, replay
+        counts, fields and fingerprints, naming each."""
+        flt = expand(flt, self.searchable)
         errors = []
         if flt.status is not None and flt.status not in STATUSES:
             errors.append(FieldError("status", f"one of {', '.join(STATUSES)}"))
         if flt.replays is not None and not 0 <= flt.replays <= MAX_REPLAYS:
             errors.append(FieldError("replays", f"between 0 and {MAX_REPLAYS}"))
+        if flt.fingerprint is not None and not FINGERPRINT_PREFIX.match(flt.fingerprint.lower()):
+            errors.append(FieldError("fingerprint", "a fingerprint or its first 4 or more hex characters"))
         for name, _value in flt.fields:
             if name not in self.searchable:
                 errors.append(
                     FieldError("field", f"{name!r} is not searchable; searchable: {', '.join(self.searchable)}")
                 )
-        if sum(1 for given in (flt.error, flt.text, flt.job_id) if given) > 1:
-            errors.append(FieldError("q", "search by one of free text, error text or job id at a time"))
+        if flt.job_id and flt.text:
+            errors.append(FieldError("q", "search by a job id or by free text, not both"))
         if flt.error is not None and not search_tokens(flt.error):
             errors.append(FieldError("error", "give at least one word of two letters or more"))
         if errors:
-            raise InvalidRequestError("invalid filter", errors)
+            raise InvalidRequestError("invalid filter: " + "; ".join(map(str, errors)), errors)
+        return flt
 
     def _range(self, flt: DlqFilter) -> tuple[str, str]:
         high = f"({flt.until_ms}" if flt.until_ms is not None else "+inf"
@@ -177,8 +201,6 @@ class DlqQuery:
             required.append(ix("queue", flt.queue))
         if flt.name:
             required.append(ix("name", flt.name))
-        if flt.fingerprint:
-            required.append(ix("fp", flt.fingerprint))
         if flt.status in ("pending", "succeeded", "died"):
             required.append(ix("status", flt.status))
         elif flt.status == "never":
@@ -190,17 +212,30 @@ class DlqQuery:
         elif flt.replays == 0:
             plan.excludes.append(self.keys.dlq_replayed)
         required.extend(ix("f", f"{name}:{normalise_value(value)}") for name, value in flt.fields)
-        union: list[str] | None = None
+        # The fingerprints allowed by a fingerprint (prefix) and by error words; None: any.
+        fingerprints: list[str] | None = None
+        if flt.fingerprint:
+            fingerprints = await self._fingerprints(flt.fingerprint)
         if flt.error:
-            union = await self._error_sources(flt.error)
-        elif flt.text:
-            union, plan.static_ids = await self._text_sources(flt.text)
-        elif flt.job_id:
-            plan.static_ids, plan.checks = await self._job_entries(flt.job_id), required
+            by_words = await self._error_fingerprints(flt.error)
+            fingerprints = by_words if fingerprints is None else [fp for fp in fingerprints if fp in set(by_words)]
+        if fingerprints is not None and not fingerprints:
+            plan.empty = True
             return plan
-        if union is not None:
-            plan.drivers, plan.checks = union, required
+        fp_keys = [ix("fp", fp) for fp in fingerprints or []]
+        if len(fp_keys) == 1:
+            required.extend(fp_keys)
+            fp_keys = []
+        if flt.text:
+            union, plan.static_ids = await self._text_sources(flt.text)
+            plan.drivers, plan.checks, plan.anys = union, required, fp_keys
             plan.empty = not union and not plan.static_ids
+            return plan
+        if flt.job_id:
+            plan.static_ids, plan.checks, plan.anys = await self._job_entries(flt.job_id), required, fp_keys
+            return plan
+        if fp_keys:
+            plan.drivers, plan.checks, plan.disjoint = fp_keys, required, True
             return plan
         if not required:
             plan.drivers = [self.keys.dlq_by_time]
@@ -216,27 +251,63 @@ class DlqQuery:
         plan.empty = sizes[smallest] == 0
         return plan
 
-    async def _error_sources(self, text: str) -> list[str]:
-        """The fingerprint indexes whose reason pattern holds every word of `text`."""
+    async def _fingerprints(self, given: str) -> list[str]:
+        """The fingerprints a full fingerprint or a prefix of one stands for (the list shows 10 characters)."""
+        prefix = given.lower()
+        if len(prefix) == 16:
+            return [prefix]
+        found = await self._fingerprints_named(prefix)
+        if not found and not await self.redis.exists(self.keys.dlq_fingerprint_names):
+            # Entries captured before the lexical sets existed: name their fingerprints once, then look again.
+            if self.store is not None:
+                await self.store.index_names()
+            found = await self._fingerprints_named(prefix)
+        if len(found) > MAX_PREFIX_MATCHES:
+            raise InvalidRequestError(
+                f"fingerprint prefix {given!r} is too short",
+                [FieldError("fingerprint", f"matches over {MAX_PREFIX_MATCHES} fingerprints; give more characters")],
+            )
+        return found
+
+    async def _fingerprints_named(self, prefix: str) -> list[str]:
+        found: list[str] = await self.redis.zrangebylex(
+            self.keys.dlq_fingerprint_names, f"[{prefix}", f"[{prefix}\xff", 0, MAX_PREFIX_MATCHES + 1
+        )  # type: ignore[assignment]
+        return found
+
+    async def _error_fingerprints(self, text: str, named_now: bool = False) -> list[str]:
+        """The fingerprints whose reason pattern holds, for every word of `text`, a word starting with it."""
         tokens = search_tokens(text)
         if not tokens:
             return []
-        fingerprints: set[str] = await self.redis.sinter([self.keys.dlq_token(t) for t in tokens])  # type: ignore[assignment]
-        return [self.keys.dlq_index("fp", fp) for fp in sorted(fingerprints)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for token in tokens:
+                pipe.zrangebylex(self.keys.dlq_token_names, f"[{token}", f"[{token}\xff", 0, MAX_PREFIX_MATCHES)
+            pipe.exists(self.keys.dlq_token_names)
+            *expansions, named = await pipe.execute()
+        if not named and not named_now and self.store is not None and await self.store.index_names():
+            # Entries captured before the lexical sets existed: their words are named now.
+            return await self._error_fingerprints(text, named_now=True)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for token, words in zip(tokens, expansions, strict=True):
+                pipe.sunion([self.keys.dlq_token(word) for word in {token, *words}])
+            per_token: list[set[str]] = await pipe.execute()
+        return sorted(set.intersection(*per_token))
 
     async def _text_sources(self, text: str) -> tuple[list[str], list[str]]:
-        """Indexes matching free text: `field:value`, a payload value of any searchable field, or error words."""
+        """Indexes matching free text: a payload value of any searchable field, the leading word of one, error words
+        (by prefix); and the entries of a job id."""
         text = text.strip()
-        name, sep, value = text.partition(":")
-        if sep and name in self.searchable and value:
-            return [self.keys.dlq_index("f", f"{name}:{normalise_value(value.strip())}")], []
-        value_keys = [self.keys.dlq_index("f", f"{name}:{normalise_value(text)}") for name in self.searchable]
+        value = normalise_value(text)
+        value_keys = [self.keys.dlq_index("f", f"{name}:{value}") for name in self.searchable]
+        if " " not in value:
+            value_keys.append(self.keys.dlq_index("w", value))
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in value_keys:
                 pipe.exists(key)
             present = await pipe.execute()
         sources = [key for key, found in zip(value_keys, present, strict=True) if found]
-        sources.extend(await self._error_sources(text))
+        sources.extend(self.keys.dlq_index("fp", fp) for fp in await self._error_fingerprints(text))
         return sources, await self._job_entries(text)
 
     async def _job_entries(self, job_id: str) -> list[str]:
@@ -248,7 +319,7 @@ class DlqQuery:
     ) -> _Walk:
         high, low = self._range(flt)
         flat: list[str] = await self.scripts.page(
-            keys=[driver, *plan.checks, *plan.excludes],
+            keys=[driver, *plan.checks, *plan.excludes, *plan.anys],
             args=[
                 len(plan.checks),
                 len(plan.excludes),
@@ -258,6 +329,7 @@ class DlqQuery:
                 cursor.entry_id if cursor else "",
                 wanted,
                 budget,
+                len(plan.anys),
             ],
         )
         joined, last_id, last_score, exhausted = flat
@@ -272,15 +344,18 @@ class DlqQuery:
         async with self.redis.pipeline(transaction=False) as pipe:
             for entry_id in ids:
                 pipe.zscore(self.keys.dlq_by_time, entry_id)
-                for key in (*plan.checks, *plan.excludes):
+                for key in (*plan.checks, *plan.excludes, *plan.anys):
                     pipe.zscore(key, entry_id)
             answers = await pipe.execute()
-        width = 1 + len(plan.checks) + len(plan.excludes)
+        width = 1 + len(plan.checks) + len(plan.excludes) + len(plan.anys)
         found = []
         for index, entry_id in enumerate(ids):
             score, *rest = answers[index * width : (index + 1) * width]
-            checks, excludes = rest[: len(plan.checks)], rest[len(plan.checks) :]
+            checks, rest = rest[: len(plan.checks)], rest[len(plan.checks) :]
+            excludes, anys = rest[: len(plan.excludes)], rest[len(plan.excludes) :]
             if score is None or any(c is None for c in checks) or any(x is not None for x in excludes):
+                continue
+            if plan.anys and all(a is None for a in anys):
                 continue
             item = (int(score), entry_id)
             if flt.since_ms is not None and item[0] < flt.since_ms:
@@ -296,7 +371,12 @@ class DlqQuery:
         self, flt: DlqFilter, cursor: Cursor | None, limit: int, budget: int = WALK_BUDGET
     ) -> tuple[list[tuple[int, str]], Cursor | None, _Plan]:
         """Up to `limit` (failed-at, id) pairs after `cursor`, newest first, and the cursor to go on (None: done)."""
-        self.validate(flt)
+        flt = self.validate(flt)
+        return await self._page_ids(flt, cursor, limit, budget)
+
+    async def _page_ids(
+        self, flt: DlqFilter, cursor: Cursor | None, limit: int, budget: int = WALK_BUDGET
+    ) -> tuple[list[tuple[int, str]], Cursor | None, _Plan]:
         plan = await self._plan(flt)
         if plan.empty:
             return [], None, plan
@@ -321,16 +401,33 @@ class DlqQuery:
     async def page(self, flt: DlqFilter, cursor: Cursor | None = None, limit: int = 50) -> Page:
         """One page of entry summaries matching `flt`, newest first."""
         limit = max(1, min(limit, MAX_PAGE))
-        items, next_cursor, plan = await self.page_ids(flt, cursor, limit)
+        flt = self.validate(flt)
+        items, next_cursor, plan = await self._page_ids(flt, cursor, limit)
         rows = await self.rows([entry_id for _score, entry_id in items], "summary")
-        total = None
-        if plan.empty:
-            total = 0
-        elif len(plan.drivers) == 1 and not plan.checks and not plan.excludes and plan.static_ids is None:
-            high, low = self._range(flt)
-            total = int(await self.redis.zcount(plan.drivers[0], low, high))
+        total = await self._total(plan, flt)
         summaries = [EntrySummary.from_row(row) for row in json.loads(rows)]
         return Page(summaries, str(next_cursor) if next_cursor else None, total)
+
+    async def _total(self, plan: _Plan, flt: DlqFilter) -> int | None:
+        """How many entries match, when it costs at most COUNT_BUDGET examined entries; else None."""
+        if plan.empty:
+            return 0
+        if plan.static_ids is not None and not plan.drivers:
+            return len((await self._static(plan.static_ids, plan, flt, None)).matches)
+        if plan.static_ids or not (len(plan.drivers) == 1 or plan.disjoint):
+            return None
+        high, low = self._range(flt)
+        total, budget = 0, COUNT_BUDGET
+        for driver in plan.drivers:
+            found, examined = await self.scripts.count(
+                keys=[driver, *plan.checks, *plan.excludes, *plan.anys],
+                args=[len(plan.checks), len(plan.excludes), len(plan.anys), low, high, budget],
+            )
+            if int(found) < 0:
+                return None
+            total += int(found)
+            budget -= int(examined)
+        return total
 
     async def rows(self, entry_ids: Sequence[str], shape: str, reason_max: int = 500) -> str:
         """Encoded rows of entries, missing ones skipped (see lua/rows.lua): JSON Lines text for `jsonl`, else a

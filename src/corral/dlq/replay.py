@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.contracts.base import EnqueueOptions, Registry
+from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
 from corral.engine import Engine, job_options
 from corral.errors import (
@@ -70,14 +71,42 @@ class Replayer:
         lock = self.store.keys.lock(f"dlq-replay:{entry_id}")
         holder = secrets.token_hex(8)
         if not await self.store.redis.set(lock, holder, nx=True, px=REPLAY_LOCK_MS):
-            raise ConflictError(f"DLQ entry {entry_id} is being replayed by another request; try again shortly")
+            raise ConflictError(
+                f"DLQ entry {entry_id} is being replayed by another request; an entry has at most one replay in flight"
+            )
         try:
             return await self._replay_locked(entry_id, actor, payload)
         finally:
             await self.store.scripts.unlock(keys=[lock], args=[holder])
 
+    async def _settle_pending(self, entry: DeadLetterEntry) -> None:
+        """Refuse while the entry's latest replay is in flight; a pending replay whose job already finished or is
+        gone (an outcome the observer never saw) gets its outcome recorded, so the entry can be replayed again."""
+        number = entry.replay_count
+        job_id = str(entry.replays[-1].get("jobId") or replay_job_id(entry.id, number))
+        job = await self.engine.get_job(entry.queue, job_id)
+        now = int(time.time() * 1000)
+        if job is None:
+            outcome = {"status": "removed", "at": now, "reason": "the replayed job was removed before it finished"}
+            await self.store.record_outcome(entry.id, number, "died", outcome)
+        elif job.state == "completed":
+            await self.store.record_outcome(
+                entry.id, number, "succeeded", {"status": "completed", "at": job.finished_on or now}
+            )
+        elif job.state == "failed":
+            outcome = {"status": "died", "at": job.finished_on or now, "reason": (job.failed_reason or "")[:500]}
+            await self.store.record_outcome(entry.id, number, "died", outcome)
+        else:
+            raise ConflictError(
+                f"replay {number} of DLQ entry {entry.id} (job {job_id}) is still {job.state}; "
+                "an entry has at most one replay in flight"
+            )
+
     async def _replay_locked(self, entry_id: str, actor: str, payload: dict[str, Any] | None) -> ReplayResult:
         entry = await self.store.get(entry_id)
+        if entry is not None and entry.status == "pending" and entry.replay_count:
+            await self._settle_pending(entry)
+            entry = await self.store.get(entry_id)
         if entry is None:
             raise NotFoundError(f"no DLQ entry {entry_id!r}")
         if entry.replay_count >= MAX_REPLAYS:
@@ -108,6 +137,8 @@ class Replayer:
             raise NotFoundError(f"DLQ entry {entry_id} was deleted during its replay")
         if code == -3:
             raise ReplayLimitError(f"DLQ entry {entry_id} reached its limit of {MAX_REPLAYS} replays")
+        if code == -4:
+            raise ConflictError(f"DLQ entry {entry_id} has a replay in flight; an entry has at most one")
         if code < 0:
             raise ConflictError(f"DLQ entry {entry_id} was replayed concurrently; its history is unchanged")
         return ReplayResult(entry_id, entry.queue, entry.name, job_id, number, diff)

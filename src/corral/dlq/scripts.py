@@ -28,6 +28,8 @@ def key_layout(keys: Keys) -> str:
             "hours": keys.dlq_hours,
             "fp": keys.dlq_fingerprint_prefix,
             "tok": keys.dlq_token_prefix,
+            "fpNames": keys.dlq_fingerprint_names,
+            "tokNames": keys.dlq_token_names,
             "jobIds": keys.dlq_job_ids,
             "version": keys.dlq_version,
         },
@@ -36,7 +38,8 @@ def key_layout(keys: Keys) -> str:
 
 
 class DlqScripts:
-    """The registered scripts: capture, delete, replay, outcome, rows (with the shared prelude), page and unlock."""
+    """The registered scripts: capture, delete, replay, outcome, rows (with the shared prelude), page, count and
+    unlock."""
 
     def __init__(self, redis: Redis) -> None:
         common = _lua("common.lua")
@@ -46,4 +49,5 @@ class DlqScripts:
         self.outcome = redis.register_script(common + _lua("outcome.lua"))
         self.rows = redis.register_script(common + _lua("rows.lua"))
         self.page = redis.register_script(_lua("page.lua"))
+        self.count = redis.register_script(_lua("count.lua"))
         self.unlock = redis.register_script(_lua("unlock.lua"))

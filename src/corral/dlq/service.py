@@ -31,7 +31,7 @@ class DlqService:
 
     def __init__(self, redis: Redis, keys: Keys, engine: Engine, registry: Registry, bulk_rate: int = 500) -> None:
         self.store = DeadLetterStore(redis, keys, registry)
-        self.query = DlqQuery(redis, keys, self.store.scripts, self.store.layout, self.store.fields)
+        self.query = DlqQuery(redis, keys, self.store.scripts, self.store.layout, self.store.fields, self.store)
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
         self.bus = EventBus(redis, keys)

@@ -173,6 +173,24 @@ class DeadLetterStore:
                 pruned += int(await self.redis.hdel(self.keys.dlq_sources, source))
         return pruned
 
+    async def index_names(self) -> int:
+        """Fill the lexical sets of fingerprints and error tokens from the fingerprints present (entries captured
+        before those sets existed); returns how many fingerprints it named. Idempotent."""
+        fps: list[str] = await self.redis.zrange(self.keys.dlq_counts("fp"), 0, -1)  # type: ignore[assignment]
+        if not fps:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for fp in fps:
+                pipe.hget(self.keys.dlq_fingerprint(fp), "tokens")
+            tokens = await pipe.execute()
+        names = {token for text in tokens for token in str(text or "").split()}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(self.keys.dlq_fingerprint_names, dict.fromkeys(fps, 0))
+            if names:
+                pipe.zadd(self.keys.dlq_token_names, dict.fromkeys(names, 0))
+            await pipe.execute()
+        return len(fps)
+
     async def count(self) -> int:
         """How many entries the DLQ holds."""
         return int(await self.redis.zcard(self.keys.dlq_by_time))

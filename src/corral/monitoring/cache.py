@@ -1,7 +1,9 @@
 """Monitoring answers cached in Redis for a TTL and shared by every API process.
 
 Queue operations made through Corral bump one generation counter: a cached answer from an older generation is
-stale, so every cache entry is dropped at once, in every process, without knowing their keys.
+stale, so every cache entry is dropped at once, in every process, without knowing their keys. The DLQ's version
+(bumped by every capture, replay and delete) is part of the generation too, so the DLQ size in the stats never
+lags a change made to the DLQ.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class MonitoringCache:
         refresh: bool = False,
     ) -> tuple[T, bool]:
         """The cached value of `name` and True, or a freshly computed (and stored) one and False."""
-        raw, generation = await self.redis.mget(self.keys.monitoring_cache(name), self.keys.monitoring_cache_generation)
-        current = str(generation or 0)
+        raw, generation, dlq_version = await self.redis.mget(
+            self.keys.monitoring_cache(name), self.keys.monitoring_cache_generation, self.keys.dlq_version
+        )
+        current = f"{str(generation or 0)}.{str(dlq_version or 0)}"
         if raw is not None and not refresh:
             stored_generation, _, body = str(raw).partition(":")
             if stored_generation == current:

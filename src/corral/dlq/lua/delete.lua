@@ -21,7 +21,11 @@ for i = 2, #ARGV do
       redis.call('ZREM', ix('replays', tostring(replays)), id)
     end
     for _, key in ipairs(split(e[3], '\n')) do
-      redis.call('ZREM', ix('f', key), id)
+      if string.sub(key, 1, 1) == '~' then
+        redis.call('ZREM', ix('w', string.sub(key, 2)), id)
+      else
+        redis.call('ZREM', ix('f', key), id)
+      end
     end
     bump('queue', queue, -1)
     bump('name', name, -1)
@@ -32,8 +36,12 @@ for i = 2, #ARGV do
       local tokens = redis.call('HGET', L.fp .. fp, 'tokens')
       for _, token in ipairs(split(tokens, ' ')) do
         redis.call('SREM', L.tok .. token, fp)
+        if redis.call('EXISTS', L.tok .. token) == 0 then
+          redis.call('ZREM', L.tokNames, token)
+        end
       end
       redis.call('DEL', L.fp .. fp)
+      redis.call('ZREM', L.fpNames, fp)
     end
     local ids = redis.call('HGET', L.jobIds, job_id)
     if ids then

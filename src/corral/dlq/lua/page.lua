@@ -1,11 +1,12 @@
 -- One page of an index walk, newest first: entries of KEYS[1] (the driver) that are in every check set and in no
 -- exclude set, within a failed-at range, after a cursor. Bounded by a budget of examined entries.
--- KEYS[1] driver zset, then ARGV[1] check zsets, then ARGV[2] exclude zsets
+-- KEYS[1] driver zset, then ARGV[1] check zsets, then ARGV[2] exclude zsets, then ARGV[9] any-of zsets (an entry must
+-- be in at least one of them, when there are any)
 -- ARGV[3] max score   ARGV[4] min score   ARGV[5] cursor score ('' for none)   ARGV[6] cursor id   ARGV[7] wanted
--- ARGV[8] budget of examined entries
+-- ARGV[8] budget of examined entries   ARGV[9] how many any-of zsets
 -- Returns {matches as one string 'score:id score:id ...', last examined id, its score, exhausted (0|1)}: one
 -- string rather than two replies per match keeps a client's parsing cheap.
-local checks, excludes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local checks, excludes, anys = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[9] or '0')
 local max, min = ARGV[3], tonumber(ARGV[4])
 local wanted, budget = tonumber(ARGV[7]), tonumber(ARGV[8])
 local driver = KEYS[1]
@@ -54,6 +55,15 @@ while true do
       for k = 2 + checks, 1 + checks + excludes do
         if redis.call('ZSCORE', KEYS[k], id) then
           ok = false
+          break
+        end
+      end
+    end
+    if ok and anys > 0 then
+      ok = false
+      for k = 2 + checks + excludes, 1 + checks + excludes + anys do
+        if redis.call('ZSCORE', KEYS[k], id) then
+          ok = true
           break
         end
       end

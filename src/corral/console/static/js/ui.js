@@ -96,8 +96,19 @@ export function toast(message, kind = "ok") {
   const item = el("div", { class: `toast toast-${kind}`, role: kind === "error" ? "alert" : "status" },
     el("span", { text: message }),
     el("button", { type: "button", class: "ghost", "aria-label": "Dismiss", text: "✕", onclick: () => item.remove() }));
+  showAboveDialogs(region);
   region.appendChild(item);
   setTimeout(() => item.remove(), kind === "error" ? 12000 : 5000);
+}
+
+// A modal dialog covers the page and makes the rest of it inert: while one is open, the toasts live inside it
+// (they are fixed to the viewport either way), and go back to the page when it closes.
+function showAboveDialogs(region) {
+  const dialog = [...document.querySelectorAll("dialog[open]")].pop();
+  const host = dialog || document.body;
+  if (region.parentElement === host) return;
+  host.appendChild(region);
+  if (dialog) dialog.addEventListener("close", () => document.body.appendChild(region), { once: true });
 }
 
 /** Run `action` with `button` disabled; toast its outcome; errors are shown, never swallowed. */

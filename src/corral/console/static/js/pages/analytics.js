@@ -90,14 +90,19 @@ function actionButtons(filter, label) {
 function render(summary, trend) {
   const span = view.range === "custom" ? `${fmtTime(trend.start)} – ${fmtTime(trend.end)}` : `last ${view.range}`;
   card("total", fmtNumber(summary.total));
-  card("range", fmtNumber(trend.total), `failed in the ${span}`);
-  card("fingerprints", fmtNumber(summary.fingerprints));
+  card("range", fmtNumber(summary.in_range ?? trend.total), `failed in the ${span}`);
+  card("fingerprints", fmtNumber(summary.fingerprints), `distinct errors, ${span}`);
   card("success", fmtPercent(summary.replay_success_rate));
-  keyedRows($("#by-queue tbody"), summary.by_queue, (queue) => `/console/dlq?queue=${encodeURIComponent(queue)}`);
+  // Every breakdown below counts the entries that failed in the selected range, like the links it offers.
+  const inRange = { since: String(trend.start), until: String(trend.end) };
+  keyedRows($("#by-queue tbody"), summary.by_queue,
+    (queue) => `/console/dlq?${new URLSearchParams({ queue, ...inRange })}`);
+  $("#by-hour-title").textContent = `Entries per hour, ${span}`;
   const lastDay = clear($("#last-day"));
+  const overviewLong = summary.by_hour.length > 24;
   lastDay.appendChild(barChart(summary.by_hour.map((item) => ({
-    label: hourLabel(item.hour, false), value: item.count, title: `${hourLabel(item.hour, true)}: ${item.count} entries`,
-  })), { label: "DLQ entries per hour over the last 24 hours", height: 180, width: widthOf(lastDay) }));
+    label: hourLabel(item.hour, overviewLong), value: item.count, title: `${hourLabel(item.hour, true)}: ${item.count} entries`,
+  })), { label: `DLQ entries per hour, ${span}`, height: 180, width: widthOf(lastDay) }));
 
   const fingerprints = clear($("#by-fingerprint tbody"));
   for (const item of summary.top_fingerprints) {
@@ -108,18 +113,18 @@ function render(summary, trend) {
       el("td", { class: "num", text: fmtNumber(item.count) }),
       el("td", { text: fmtTime(item.first_seen) }),
       el("td", { text: fmtTime(item.last_seen) }),
-      el("td", {}, actionButtons({ fingerprint: item.fingerprint }, `fingerprint ${item.fingerprint}`))));
+      el("td", {}, actionButtons({ fingerprint: item.fingerprint, ...inRange }, `fingerprint ${item.fingerprint}`))));
   }
   if (!summary.top_fingerprints.length) {
-    fingerprints.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted", text: "The DLQ is empty." })));
+    fingerprints.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted", text: `No entries failed in the ${span}.` })));
   }
   const names = clear($("#by-name tbody"));
   for (const [name, count] of Object.entries(summary.by_name).sort((a, b) => b[1] - a[1])) {
     names.appendChild(el("tr", { dataset: { name } }, el("th", { scope: "row", class: "mono", text: name }),
-      el("td", { class: "num", text: fmtNumber(count) }), el("td", {}, actionButtons({ name }, `job type ${name}`))));
+      el("td", { class: "num", text: fmtNumber(count) }), el("td", {}, actionButtons({ name, ...inRange }, `job type ${name}`))));
   }
   if (!Object.keys(summary.by_name).length) {
-    names.appendChild(el("tr", {}, el("td", { colspan: 3, class: "muted", text: "The DLQ is empty." })));
+    names.appendChild(el("tr", {}, el("td", { colspan: 3, class: "muted", text: `No entries failed in the ${span}.` })));
   }
 
   card("trend-total", fmtNumber(trend.total), `entries, ${span}`);
@@ -135,25 +140,42 @@ function render(summary, trend) {
   card("replay-rate", fmtPercent(summary.replay_success_rate));
   card("limit", fmtNumber(statuses.limit_reached || 0));
   card("pending", fmtNumber(statuses.pending || 0));
-  keyedRows($("#by-status tbody"), statuses, (status) =>
-    status === "limit_reached" ? "/console/dlq?replays=5" : `/console/dlq?status=${encodeURIComponent(status)}`);
+  keyedRows($("#by-status tbody"), statuses, (status) => `/console/dlq?${new URLSearchParams(
+    status === "limit_reached" ? { replays: "5", ...inRange } : { status, ...inRange })}`);
 
   const exportQuery = new URLSearchParams({ format: "csv", since: String(trend.start), until: String(trend.end) });
   $("#export").href = `/owner/dlq/export?${exportQuery}`;
 }
 
+/** Hide every panel's figures: nothing stale stays on screen while the range cannot be shown. */
+function blank(message) {
+  loaded = null;
+  for (const name of TABS) $(`#panel-${name}`).hidden = true;
+  setState(state, "error", message);
+}
+
+function validRange() {
+  return view.range !== "custom" || (view.since !== null && view.until !== null && view.since < view.until);
+}
+
 async function load() {
+  if (!validRange()) {
+    showFormError($("#range-error"), "choose a start before the end");
+    blank("Nothing to show: the range's start is not before its end.");
+    return;
+  }
   setState(state, "loading", "Loading analytics…");
   try {
     const [summary, trend] = await Promise.all([
-      api.get("/owner/dlq/analytics", { top: 20 }),
+      api.get("/owner/dlq/analytics", { top: 20, ...trendQuery() }),
       api.get("/owner/dlq/trends", trendQuery()),
     ]);
     loaded = [summary, trend];
-    render(summary, trend);
+    showFormError($("#range-error"), "");
+    showTab(view.tab);
     setState(state, null);
   } catch (error) {
-    setState(state, "error", `Could not load the analytics: ${describe(error)}`);
+    blank(`Could not load the analytics: ${describe(error)}`);
     throw error;
   }
 }
@@ -186,6 +208,8 @@ $("#custom-range").addEventListener("submit", (event) => {
   const until = Date.parse($("#range-until").value);
   if (Number.isNaN(since) || Number.isNaN(until) || since >= until) {
     showFormError($("#range-error"), "choose a start before the end");
+    // The previous range's figures would pass for this one's: show none until the range is valid.
+    blank("Nothing to show: the range's start is not before its end.");
     return;
   }
   showFormError($("#range-error"), "");

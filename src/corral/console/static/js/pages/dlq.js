@@ -4,7 +4,6 @@
 
 import { api } from "../api.js";
 import { bulkByFilter } from "../bulk.js";
-import { parseSearch } from "../dlqsearch.js";
 import { onRefresh, startShell } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -24,6 +23,7 @@ let nextCursor = null;
 let lastTotal = null;
 let currentEntry = null;
 let taskTimer = null;
+const RECENT_TASK_MS = 60_000;
 
 // ---- filter state <-> URL ---------------------------------------------------------------------------------------
 
@@ -47,13 +47,17 @@ function restore() {
   $("#q").value = params.get("search") || "";
   const size = Number(params.get("size"));
   if ([20, 50, 100, 200].includes(size)) $("#page-size").value = String(size);
+  // The page reached by "Older": the cursors of every page before it, so a reload (or a shared link) shows the
+  // same page and "Newer" still goes back.
+  cursors = [null, ...params.getAll("cursor").filter((cursor) => /^\d+:\d+$/.test(cursor))];
 }
 
-/** The current filter as API query parameters, or null (with the error shown) when the search is invalid. */
+/** The current filter as API query parameters; the search text goes as typed (the API parses its key:value
+ * terms and names a key it does not know). */
 function currentFilter() {
-  const { params, errors } = parseSearch($("#q").value);
-  showFormError($("#filter-error"), errors.join("; "));
-  if (errors.length) return null;
+  const params = {};
+  const text = $("#q").value.trim();
+  if (text) params.q = text;
   for (const name of FILTER_FIELDS) {
     const value = filters.elements[name].value.trim();
     if (value) params[name] = value;
@@ -72,6 +76,7 @@ function remember() {
   for (const name of ["since", "until"]) if (filters.elements[name].value) query.set(name, String(new Date(filters.elements[name].value).getTime()));
   if ($("#q").value.trim()) query.set("search", $("#q").value.trim());
   if ($("#page-size").value !== "50") query.set("size", $("#page-size").value);
+  for (const cursor of cursors.slice(1)) query.append("cursor", cursor);
   const text = query.toString();
   history.replaceState(null, "", location.pathname + (text ? `?${text}` : ""));
 }
@@ -79,16 +84,13 @@ function remember() {
 function asQuery(params) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
-    if (key === "field") for (const pair of value) query.append("field", pair);
-    else if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
+    if (value !== undefined && value !== null && value !== "") query.set(key, String(value));
   }
   return query;
 }
 
 function asBody(params) {
-  const body = { ...params, fields: params.field || [] };
-  delete body.field;
-  return body;
+  return { ...params };
 }
 
 // ---- options of the selects -------------------------------------------------------------------------------------
@@ -102,8 +104,9 @@ async function loadOptions() {
   for (const target of [$("#f-queue"), $("#clear-queue")]) for (const queue of queues) add(target, queue.name);
   for (const type of types) add($("#f-name"), type.name);
   const searchable = [...new Set(Object.values(fields).flat())].sort();
-  $("#search-help").textContent = "Keys: queue, name, job, fp, replays, status, error, since, until; payload fields: "
-    + (searchable.join(", ") || "none") + ". Other words search job ids, payload values and error text.";
+  $("#search-help").textContent = "Keys: queue, name, job, fp (the 10 characters shown are enough), replays, status, "
+    + "error, since, until; payload fields: " + (searchable.join(", ") || "none")
+    + ". Other words search job ids, payload values (and their first word) and error words (by prefix).";
 }
 
 // ---- entries ----------------------------------------------------------------------------------------------------
@@ -122,8 +125,10 @@ async function loadEntries() {
   } catch (error) {
     clear(tbody);
     setState(entriesState, "error", `Could not load the DLQ: ${describe(error)}`);
+    showFormError($("#filter-error"), (error.errors || []).map((item) => `${item.field}: ${item.reason}`).join("; "));
     throw error;
   }
+  showFormError($("#filter-error"), "");
   nextCursor = page.next_cursor;
   lastTotal = page.total;
   clear(tbody);
@@ -283,11 +288,15 @@ async function loadTasks() {
     return;
   }
   const list = clear($("#tasks"));
-  $("#tasks-section").hidden = tasks.length === 0;
+  const done = clear($("#tasks-done"));
   let running = false;
+  let finished = 0;
   for (const task of tasks) {
     const active = task.status === "running" || task.status === "cancelling";
     running = running || active;
+    // Running tasks, and those that ended in the last minute, show in full; older ones fold into one line.
+    const recent = active || Date.now() - (task.finished_at || task.updated_at) < RECENT_TASK_MS;
+    if (!recent) finished += 1;
     const progress = el("progress", { max: Math.max(task.total, 1), value: task.done, "aria-label": `task ${task.id} progress` });
     const item = el("li", { class: "task", dataset: { task: task.id, status: task.status } },
       el("strong", { text: `${task.kind} · ${task.status}` }), " ",
@@ -303,8 +312,12 @@ async function loadTasks() {
       }, `Task ${task.id} cancelled`));
       item.appendChild(cancel);
     }
-    list.appendChild(item);
+    (recent ? list : done).appendChild(item);
   }
+  list.hidden = list.children.length === 0;
+  $("#tasks-finished").hidden = finished === 0;
+  $("#tasks-finished-summary").textContent = `${finished} earlier bulk task${finished === 1 ? "" : "s"}`;
+  $("#tasks-section").hidden = tasks.length === 0;
   clearTimeout(taskTimer);
   if (running) taskTimer = setTimeout(() => loadTasks(), 1000);
   else if (taskTimer) {
@@ -340,12 +353,18 @@ async function openEntry(id) {
     ...fact("Failed", fmtTime(entry.failed_at)), ...fact("Created", fmtTime(entry.created_at)),
     ...fact("Attempts", String(entry.attempts_made)), ...fact("Replays", `${entry.replay_count} of 5 · ${entry.status}`),
     ...fact("Fingerprint", `${entry.fingerprint} · ${entry.reason_pattern}`));
+  if (entry.died_again) {
+    // The same job retried from its queue died again: counted here, never as a second entry.
+    $("#entry-facts").append(...fact("Died again", `${entry.died_again.count} time${entry.died_again.count === 1 ? "" : "s"}`
+      + ` after its capture, last ${fmtTime(entry.died_again.at)}: ${truncate(entry.died_again.reason || "", 200)}`));
+  }
   $("#entry-reason").textContent = entry.failed_reason;
   $("#entry-data").textContent = pretty(entry.data);
   $("#entry-opts").textContent = pretty(entry.opts);
   $("#entry-stack").textContent = entry.stacktrace.join("\n\n") || "–";
   for (const replay of entry.replays) {
-    const outcome = replay.outcome ? `${replay.outcome.status || ""} ${replay.outcome.reason || ""}`.trim() : "pending";
+    const runs = replay.outcome && replay.outcome.runs > 1 ? ` (ran ${replay.outcome.runs} times)` : "";
+    const outcome = replay.outcome ? `${replay.outcome.status || ""} ${replay.outcome.reason || ""}`.trim() + runs : "pending";
     $("#entry-replays tbody").appendChild(el("tr", {},
       el("td", { text: String(replay.number) }), el("td", { text: fmtTime(replay.at) }), el("td", { text: replay.by || "" }),
       el("td", { class: "mono", text: replay.jobId || "" }), el("td", { text: outcome }),
