@@ -50,6 +50,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 SHOTS = [
     ("queues", "/console", "#queues-table tbody tr"),
     ("queue-detail", "/console/queues/email?state=failed", "#jobs-table tbody tr"),
+    ("queue-monitoring", "/console/queues/email#processing", "#processing-summary dt"),
     ("job-detail", "/console/queues/email?state=failed&job={failed}", "#job-timeline li"),
     ("enqueue-form", "/console/queues/email", "#jobs-table tbody tr"),
     ("dlq", "/console/dlq", "#entries-table tbody tr"),
@@ -59,6 +60,9 @@ SHOTS = [
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
     ("live", "/console/live", "#feed li"),
     ("audit", "/console/audit", "#audit-table tbody tr"),
+    ("data-access", "/console/audit/data-access", "#access-table tbody tr"),
+    ("workers", "/console/workers", "#workers-table tbody tr"),
+    ("alerts", "/console/alerts", "#rules dt"),
 ]
 
 

@@ -189,3 +189,13 @@ def test_ctrl_c_lets_the_active_job_finish_before_the_server_stops(tmp_path: Pat
         assert counts["completed"] == 1 and counts["active"] == 0, counts
     finally:
         again.stop()
+
+
+def test_user_text_is_printed_as_it_is_not_read_as_markup(tmp_path: Path) -> None:
+    # When a payload breaks a pattern whose text holds brackets, like rich's markup tags
+    bad = {"workflowId": "w", "runId": "r", "steps": [{"id": "s", "action": "Not An Action"}]}
+    arguments = ["enqueue", "workflow.run", "--data", json.dumps(bad), "--data-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, arguments)
+    # Then the error shows the pattern whole, brackets and all
+    assert result.exit_code == 2
+    assert "steps.0.action" in result.output and "'^[a-z][a-z0-9_.:-]*$'" in result.output, result.output

@@ -87,3 +87,14 @@ def test_delete_all_needs_the_typed_phrase(run_dlq, seeder) -> None:
     assert kept == 4
     assert deleted.exit_code == 0 and "3 done" in deleted.stdout
     assert json.loads(run_dlq("stats", "--json").stdout)["by_queue"] == {"ai": 1}
+
+
+def test_tables_show_failure_reasons_as_they_are(run_dlq, seeder) -> None:
+    # Given a dead job whose reason holds text that looks like markup
+    seeder.add("email.send", email("m@x.org"), "rejected by [bold]relay[/bold] for pattern '^[a-z]*$'")
+    # When the entries and the stats are printed as tables
+    listed = run_dlq("list")
+    stats = run_dlq("stats")
+    # Then the reason is shown whole, brackets included
+    assert listed.exit_code == 0 and "[bold]relay[/bold]" in listed.stdout, listed.stdout
+    assert "[bold]relay[/bold]" in stats.stdout, stats.stdout

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import time
 from typing import Any
 
@@ -13,6 +15,8 @@ from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
 from corral.handlers import HandlerSet, JobContext
 from corral.hooks import HookBus, JobEvent, JobEventKind
+from corral.runtime import Runtime
+from corral.settings import Settings
 
 from support import Echo, eventually, make_registry
 
@@ -301,3 +305,77 @@ async def test_an_idle_worker_keeps_its_blocking_wait_and_takes_a_new_job_at_onc
     # And a job enqueued now runs
     job_id = await make_producer(make_registry()).enqueue("test.echo", {"value": 1})
     await eventually(lambda: _is(engine, job_id, "completed"), timeout=60)
+
+
+async def test_progress_reported_on_the_running_job_reaches_the_hooks_once(
+    start_runtime, make_producer, engine
+) -> None:
+    # Given a handler that reports progress on the running job itself (as a workflow run's coordinator does)
+    # and once through its context
+    registry = make_registry()
+    handlers = HandlerSet()
+
+    @handlers.handles("test.echo")
+    async def coordinate(ctx: JobContext, payload: Echo) -> dict[str, Any]:
+        await ctx.job.report_progress({"runId": "r1", "steps": 3, "finished": 1})
+        await ctx.progress(90)
+        return {}
+
+    events: list[JobEvent] = []
+    hooks = HookBus()
+    hooks.subscribe(events.append, JobEventKind.PROGRESS)
+    await start_runtime(registry, handlers, hooks=hooks)
+    # When a job runs
+    job_id = await make_producer(registry).enqueue("test.echo", {"value": 1})
+    await eventually(lambda: _is(engine, job_id, "completed"))
+    # Then both reports were emitted as progress hooks, each once, and the job keeps the last one
+    assert [event.detail for event in events] == [
+        {"progress": {"runId": "r1", "steps": 3, "finished": 1}},
+        {"progress": 90},
+    ]
+    stored = await engine.get_job("work", job_id)
+    assert stored is not None and stored.progress == 90
+
+
+async def test_a_killed_workers_job_is_reported_stalled_soon_with_the_default_stall_check(
+    valkey_url, settings, make_producer, engine
+) -> None:
+    # Given the default stall check (every 5 s) and a 2 s job lock, and a worker process busy with a long job
+    from monitoring.monitoring_peers import spawn_worker, two_queue_registry
+
+    defaults = Settings(
+        redis_url=valkey_url, key_prefix=settings.key_prefix, data_dir=settings.data_dir, lock_duration_ms=2_000
+    )
+    assert defaults.stalled_interval_ms == 5_000
+    registry = two_queue_registry()
+    process = spawn_worker(valkey_url, "work", lock_duration_ms=2_000)
+    try:
+        job_id = await make_producer(registry).enqueue(
+            "test.echo", {"value": 1, "behaviour": "sleep", "sleep_seconds": 30}
+        )
+        await eventually(lambda: _is(engine, job_id, "active"))
+        # When that process is killed, while another worker (default settings) runs the queue
+        stalled: list[JobEvent] = []
+        hooks = HookBus()
+        hooks.subscribe(stalled.append, JobEventKind.STALLED)
+        runtime = Runtime(defaults, valkey_url, registry, {}, queues=["work"], hooks=hooks)
+        await runtime.start()
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
+        killed = time.monotonic()
+        try:
+            # Then the job is reported stalled within the lock and two checks (about 12 s), far sooner than the
+            # 30 s check's 30 to 60 s
+            await eventually(lambda: _async(stalled), timeout=60)
+            assert time.monotonic() - killed < 25
+            assert [event.job_id for event in stalled] == [job_id]
+        finally:
+            await runtime.close(grace_seconds=0)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+async def _async(value: Any) -> Any:
+    return value

@@ -33,7 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console(width=160) if not sys.stdout.isatty() else Console()
+# Output shows user text (payloads, reasons, patterns such as '^[a-z]*$') as it is: no markup is parsed in it.
+out = Console(width=160, markup=False) if not sys.stdout.isatty() else Console(markup=False)
 err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped at 80 columns
 
 EXIT_USAGE = 2
@@ -46,7 +47,7 @@ def _settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             field = ".".join(str(part) for part in error["loc"]) or "settings"
-            err.print(f"[red]error:[/red] setting {field}: {error['msg']}")
+            err.print(f"[red]error:[/red] setting {escape(field)}: {escape(str(error['msg']))}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
 
 
@@ -104,6 +105,7 @@ def _show_first_owner(email: str, password: str) -> None:
         f"One-time password, shown only now: [bold]{escape(password)}[/bold]\n"
         f"Change it with: corral users set-password --email {escape(email)}\n",
         highlight=False,
+        markup=True,
     )
 
 
@@ -211,7 +213,7 @@ def enqueue(
         job_id = asyncio.run(_enqueue(settings, name, payload, options))
     except PayloadValidationError as exc:
         for error in exc.errors:
-            err.print(f"[red]invalid payload:[/red] {error.field}: {error.reason}", highlight=False)
+            err.print(f"[red]invalid payload:[/red] {escape(error.field)}: {escape(error.reason)}", highlight=False)
         raise typer.Exit(EXIT_USAGE) from None
     except (ContractError, EnqueueError) as exc:
         raise _fail(str(exc), EXIT_USAGE) from None

@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -25,7 +26,8 @@ from corral.errors import CorralError, PayloadValidationError
 from corral.settings import Settings
 
 dlq_app = typer.Typer(help="Search, inspect, replay and clear the dead-letter queue.", no_args_is_help=True)
-out = Console(width=160) if not sys.stdout.isatty() else Console()
+# Output shows user text (payloads, reasons, patterns such as '^[a-z]*$') as it is: no markup is parsed in it.
+out = Console(width=160, markup=False) if not sys.stdout.isatty() else Console(markup=False)
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -59,12 +61,12 @@ def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, An
         return asyncio.run(_with_service(settings, action))
     except PayloadValidationError as exc:
         for error in exc.errors:
-            err.print(f"[red]invalid payload:[/red] {error.field}: {error.reason}", highlight=False)
+            err.print(f"[red]invalid payload:[/red] {escape(error.field)}: {escape(error.reason)}", highlight=False)
         raise typer.Exit(2) from None
     except CorralError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         for error in getattr(exc, "errors", []):
-            err.print(f"  {error}", highlight=False)
+            err.print(f"  {escape(str(error))}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -103,7 +105,7 @@ def _filter(
     for item in fields or []:
         field_name, sep, value = item.partition(":")
         if not sep or not value:
-            err.print(f"[red]error:[/red] --field {item!r}: expected field:value", highlight=False)
+            err.print(f"[red]error:[/red] --field {escape(repr(item))}: expected field:value", highlight=False)
             raise typer.Exit(2)
         pairs.append((field_name, value))
     since = int(time.time() * 1000 - since_hours * 3_600_000) if since_hours is not None else None
@@ -187,7 +189,7 @@ def delete(entry_ids: Annotated[list[str], typer.Argument(help="Entry ids")], da
     missing = sorted(set(entry_ids) - set(deleted))
     out.print(f"deleted {len(deleted)} entr{'y' if len(deleted) == 1 else 'ies'}", highlight=False)
     if missing:
-        err.print(f"[red]error:[/red] no such entries: {', '.join(missing)}", highlight=False)
+        err.print(f"[red]error:[/red] no such entries: {escape(', '.join(missing))}", highlight=False)
         raise typer.Exit(1)
 
 
@@ -226,7 +228,7 @@ def _bulk(
             highlight=False,
         )
         for line in final.errors:
-            err.print(f"  {line}", highlight=False)
+            err.print(f"  {escape(line)}", highlight=False)
         if final.status != "completed":
             raise typer.Exit(1)
 

@@ -14,14 +14,17 @@ from typing import Annotated, Any, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from corral.connection import redis_client
 from corral.errors import CorralError
 from corral.settings import Settings
 
 monitoring_app = typer.Typer(help="Queue monitoring: stats, health, workers and alerts.", no_args_is_help=True)
-out = Console(width=160) if not sys.stdout.isatty() else Console()
+# Output shows user text (payloads, reasons, patterns such as '^[a-z]*$') as it is: no markup is parsed in it.
+out = Console(width=160, markup=False) if not sys.stdout.isatty() else Console(markup=False)
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -35,7 +38,10 @@ def _settings(data_dir: Path | None) -> Settings:
         return Settings() if data_dir is None else Settings(data_dir=data_dir)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
-        err.print(f"[red]error:[/red] setting {'.'.join(map(str, first['loc']))}: {first['msg']}", highlight=False)
+        err.print(
+            f"[red]error:[/red] setting {escape('.'.join(map(str, first['loc'])))}: {escape(str(first['msg']))}",
+            highlight=False,
+        )
         raise typer.Exit(2) from None
 
 
@@ -64,7 +70,7 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
     try:
         return asyncio.run(main())
     except (CorralError, OSError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -88,7 +94,7 @@ def stats(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     for queue in result.queues:
         name = f"{queue.name} (paused)" if queue.paused else queue.name
         table.add_row(name, *(str(queue.counts.get(state, 0)) for state in JOB_STATES))
-    table.add_row("[bold]total[/bold]", *(str(result.totals.get(state, 0)) for state in JOB_STATES))
+    table.add_row(Text("total", style="bold"), *(str(result.totals.get(state, 0)) for state in JOB_STATES))
     out.print(table)
     out.print(f"dead-letter queue: {result.dlq} entr{'y' if result.dlq == 1 else 'ies'}")
 
@@ -101,18 +107,18 @@ def health(data_dir: DataDir = None, as_json: AsJson = False) -> None:
         _print_json(asdict(report))
     else:
         style = STATUS_STYLE[report.status]
-        out.print(f"overall: [{style}]{report.status}[/{style}] ({report.score}/100)")
+        out.print(Text.assemble("overall: ", (report.status, style), f" ({report.score}/100)"))
         table = Table(title="Queues")
         for column in ("queue", "score", "status", "issues"):
             table.add_column(column)
         for queue in report.queues:
             style = STATUS_STYLE[queue.status]
             rules = ", ".join(issue.rule for issue in queue.issues) or "-"
-            table.add_row(queue.queue, str(queue.score), f"[{style}]{queue.status}[/{style}]", rules)
+            table.add_row(queue.queue, str(queue.score), Text(queue.status, style=style), rules)
         out.print(table)
         for issue in report.issues:
             evidence = ", ".join(f"{key}={value}" for key, value in issue.evidence.items())
-            out.print(f"[bold]{issue.severity}[/bold] {issue.summary}\n  evidence: {evidence}", highlight=False)
+            out.print(Text.assemble((issue.severity, "bold"), f" {issue.summary}\n  evidence: {evidence}"))
             out.print(f"  what to do: {issue.recommendation}", highlight=False)
     if report.status == "critical":
         raise typer.Exit(1)
@@ -150,7 +156,7 @@ def workers(data_dir: DataDir = None, as_json: AsJson = False) -> None:
         table.add_row(
             state.host,
             str(state.pid),
-            f"[{style}]{view.status}[/{style}]",
+            Text(view.status, style=style),
             ",".join(state.queues),
             str(state.concurrency),
             str(state.active_jobs),
@@ -182,7 +188,7 @@ def alerts(
     if not firing:
         out.print("no alert is firing")
     for alert in sorted(firing.values(), key=lambda a: a.fired_at):
-        out.print(f"[bold]{alert.severity}[/bold] #{alert.id} {alert.summary}", highlight=False)
+        out.print(Text.assemble((alert.severity, "bold"), f" #{alert.id} {alert.summary}"))
         out.print(f"  what to do: {alert.recommendation}", highlight=False)
     for transition in past:
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(transition.at / 1000))

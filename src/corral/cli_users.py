@@ -10,6 +10,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from corral.errors import CorralError
@@ -20,7 +21,8 @@ from corral.settings import Settings
 users_app = typer.Typer(
     help="Manage accounts: owners see and operate everything; other roles only what is granted.", no_args_is_help=True
 )
-out = Console(width=160) if not sys.stdout.isatty() else Console()
+# Output shows user text (payloads, reasons, patterns such as '^[a-z]*$') as it is: no markup is parsed in it.
+out = Console(width=160, markup=False) if not sys.stdout.isatty() else Console(markup=False)
 err = Console(stderr=True)
 
 T = TypeVar("T")
@@ -40,7 +42,7 @@ def _run(settings: Settings, action: Callable[[UserService], Coroutine[Any, Any,
         finally:
             database.dispose()
     except CorralError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -126,7 +128,8 @@ async def _forget_access(settings: Settings, user_id: int) -> None:
         await SessionStore(redis, keys, settings.session_ttl_seconds).end_all(user_id)
         await TokenService(database, TokenCache(redis, keys)).forget_account(user_id)
     except (OSError, RedisError) as exc:
-        err.print(f"[yellow]warning:[/yellow] could not reach Redis to end sessions: {exc}", highlight=False)
+        reason = escape(str(exc))
+        err.print(f"[yellow]warning:[/yellow] could not reach Redis to end sessions: {reason}", highlight=False)
     finally:
         await redis.aclose()
         database.dispose()

@@ -134,6 +134,17 @@ class JobRecord:
     stacktrace: list[str] = field(default_factory=list)
     attempts_started: int = 0
     stalled_count: int = 0
+    due_at: int | None = None
+
+
+@dataclass(frozen=True)
+class UnstartedChildren:
+    """Jobs not started yet that parent jobs wait for, and those parents by job name."""
+
+    children: int
+    parents: dict[str, int]
+    scanned: int
+    truncated: bool
 
 
 def _record(queue: str, job: Job, state: str) -> JobRecord:
@@ -265,6 +276,49 @@ class Engine:
         """Whether the queue is paused."""
         return bool(await self._queue(queue).isPaused())
 
+    async def due_times(self, queue: str, job_ids: Sequence[str]) -> dict[str, int]:
+        """When each delayed job is due (epoch ms), from its score in the queue's delayed set."""
+        if not job_ids:
+            return {}
+        scores = await self._queue(queue).client.zmscore(self.keys.queue(queue, "delayed"), list(job_ids))
+        # bullmq scores a delayed job as due time * 4096 + a counter that keeps equal times in order.
+        return {job_id: int(score) // 4096 for job_id, score in zip(job_ids, scores, strict=True) if score is not None}
+
+    async def parents_waiting_on_unstarted(self, queue: str, limit: int = 50_000) -> UnstartedChildren:
+        """Jobs that have not started and that other jobs (a flow's parent, such as a workflow run) wait for:
+        how many, and their parents counted by the parent's job name. Scans at most `limit` jobs."""
+        client = self._queue(queue).client
+        ids: list[str] = []
+        for state, kind in (("wait", "list"), ("paused", "list"), ("prioritized", "zset"), ("delayed", "zset")):
+            key = self.keys.queue(queue, state)
+            room = limit - len(ids)
+            if room <= 0:
+                break
+            found = await (client.lrange(key, 0, room - 1) if kind == "list" else client.zrange(key, 0, room - 1))
+            ids += [item.decode() if isinstance(item, bytes) else str(item) for item in found]
+        parents: set[str] = set()
+        children = 0
+        for start in range(0, len(ids), 1_000):
+            async with client.pipeline(transaction=False) as pipe:
+                for job_id in ids[start : start + 1_000]:
+                    pipe.hget(self.keys.job(queue, job_id), "parentKey")
+                found = await pipe.execute()
+            for parent in found:
+                if parent:
+                    children += 1
+                    parents.add(parent.decode() if isinstance(parent, bytes) else str(parent))
+        by_name: dict[str, int] = {}
+        ordered = sorted(parents)
+        for start in range(0, len(ordered), 1_000):
+            async with client.pipeline(transaction=False) as pipe:
+                for parent in ordered[start : start + 1_000]:
+                    pipe.hget(parent, "name")
+                names = await pipe.execute()
+            for name in names:
+                label = (name.decode() if isinstance(name, bytes) else str(name)) if name else "unknown"
+                by_name[label] = by_name.get(label, 0) + 1
+        return UnstartedChildren(children, by_name, len(ids), len(ids) >= limit)
+
     async def purge(self, queue: str) -> None:
         """Remove every job that has not started: waiting, prioritized, paused and delayed."""
         await self._queue(queue).drain(True)
@@ -301,10 +355,15 @@ class RunningJob:
     attempt: int
     attempts: int
     _job: Job
+    on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
-        """Store the job's progress (a percentage or a small document)."""
-        await self._job.updateProgress(progress if isinstance(progress, int | float) else dict(progress))
+        """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
+        hooks), whoever reports it: a handler through its context or code holding the running job."""
+        value = progress if isinstance(progress, int | float) else dict(progress)
+        await self._job.updateProgress(value)
+        if self.on_progress is not None:
+            await self.on_progress(self, value)
 
     async def log(self, line: str) -> None:
         """Append a line to the job's log."""
@@ -539,7 +598,7 @@ class QueueConsumer:
         on_failure: FailureFn,
         on_stalled: StalledFn,
         lock_duration_ms: int = 30_000,
-        stalled_interval_ms: int = 30_000,
+        stalled_interval_ms: int = 5_000,
         max_stalled_count: int = 1,
         worker_name: str | None = None,
     ) -> None:

@@ -30,7 +30,8 @@ class JobContext:
         return self.job.attempt
 
     async def progress(self, value: int | float | Mapping[str, Any]) -> None:
-        """Report progress (a percentage or a small document); stored with the job and emitted as a hook."""
+        """Report progress (a percentage or a small document); stored with the job and emitted as a hook (by the
+        running job, so progress reported on `ctx.job` directly is emitted too)."""
         await self.job.report_progress(value)
         if self.on_progress is not None:
             await self.on_progress(self.job, value)

@@ -200,6 +200,11 @@ class Keys:
         return f"{self.prefix}:alerts:history"
 
     @property
+    def alerts_acknowledged(self) -> str:
+        """Hash alert key -> who acknowledged the firing alert and when (dropped when it resolves)."""
+        return f"{self.prefix}:alerts:acknowledged"
+
+    @property
     def alerts_sequence(self) -> str:
         """Counter that numbers alerts."""
         return f"{self.prefix}:alerts:seq"

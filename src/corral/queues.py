@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corral.contracts.base import EnqueueOptions, QueueConfig, Registry
@@ -61,6 +61,8 @@ class Impact:
     count: int
     sample: list[str]
     queues: list[str]
+    children: int = 0
+    parents: dict[str, int] = field(default_factory=dict)
 
 
 class QueueService:
@@ -100,8 +102,18 @@ class QueueService:
         if not search.strip():
             total = (await self.engine.counts(queue)).get(state, 0)
             start = (page - 1) * size
-            return JobPage(await self.engine.list_jobs(queue, state, start, start + size - 1), total, page, size)
-        return await self._search(queue, state, page, size, search.strip())
+            found = JobPage(await self.engine.list_jobs(queue, state, start, start + size - 1), total, page, size)
+        else:
+            found = await self._search(queue, state, page, size, search.strip())
+        return replace(found, items=await self._with_due_times(queue, found.items))
+
+    async def _with_due_times(self, queue: str, jobs: list[JobRecord]) -> list[JobRecord]:
+        """Delayed jobs with the time they are due (a retry's due time is not its creation plus its delay)."""
+        delayed = [job.id for job in jobs if job.state == "delayed"]
+        if not delayed:
+            return jobs
+        due = await self.engine.due_times(queue, delayed)
+        return [replace(job, due_at=due.get(job.id)) if job.state == "delayed" else job for job in jobs]
 
     async def _search(self, queue: str, state: str, page: int, size: int, needle: str) -> JobPage:
         # A bounded scan of the newest jobs of the state: a queue may hold millions of finished jobs.
@@ -132,6 +144,7 @@ class QueueService:
         if record is None:
             raise NotFoundError(f"no job {job_id!r} in queue {queue!r}")
         logs, count = await self.engine.job_logs(queue, job_id)
+        [record] = await self._with_due_times(queue, [record])
         return JobDetail(record, logs, count)
 
     async def retry(self, queue: str, job_id: str) -> None:
@@ -167,12 +180,15 @@ class QueueService:
         return await self.engine.clean(queue, state, older_than_seconds * 1000, limit)
 
     async def purge_impact(self, queue: str) -> Impact:
-        """What purging would remove: the count and a sample of jobs that have not started."""
+        """What purging would remove: the count and a sample of jobs that have not started, and how many of them
+        other jobs wait for (steps of a flow, such as a workflow run), with those parents by job name: a parent
+        whose steps are removed cannot finish as planned."""
         summary = await self.summary(queue)
         sample = []
         for state in ("waiting", "prioritized", "delayed"):
             sample += [job.id for job in await self.engine.list_jobs(queue, state, 0, 9)]
-        return Impact(summary.backlog, sample[:10], [queue])
+        dependent = await self.engine.parents_waiting_on_unstarted(queue)
+        return Impact(summary.backlog, sample[:10], [queue], dependent.children, dependent.parents)
 
     async def purge(self, queue: str) -> int:
         """Remove every job that has not started; returns how many there were."""

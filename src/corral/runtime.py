@@ -129,7 +129,8 @@ class Runtime:
         timeout = self.registry.queue(job.queue).timeout_seconds
         try:
             async with asyncio.timeout(timeout) as deadline:
-                result = await handler(JobContext(job, self.services, self._progressed), payload)
+                job.on_progress = self._progressed
+                result = await handler(JobContext(job, self.services), payload)
         except TimeoutError:
             if deadline.expired():
                 raise JobTimeoutError(f"timed out after {timeout:g}s") from None

@@ -41,7 +41,12 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(default=365, ge=1, le=36_500, description="audit rows kept this long")
     dlq_bulk_rate: int = Field(default=500, ge=1, le=100_000, description="jobs per second of a bulk DLQ task")
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
-    stalled_interval_ms: int = Field(default=30_000, ge=500, le=3_600_000)
+    stalled_interval_ms: int = Field(
+        default=5_000,
+        ge=500,
+        le=3_600_000,
+        description="how often a worker looks for stalled jobs (one script call across all workers of a queue)",
+    )
     worker_processes: int = Field(default=1, ge=0, le=64, description="worker processes `corral up` starts")
     api_processes: int = Field(default=1, ge=1, le=64, description="API processes `corral up` serves on its port")
     redis_connect_timeout_seconds: float = Field(

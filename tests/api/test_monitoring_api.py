@@ -167,3 +167,52 @@ def test_metrics_token_guesses_are_throttled_per_address(live_api) -> None:
     assert guesses == [401] * 5
     assert after.status_code == 429 and int(after.headers["Retry-After"]) >= 1
     assert after.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_owner_acknowledges_a_firing_alert_once_and_it_is_audited(live_api) -> None:
+    # Given an alert firing: emails wait and no worker consumes the queue
+    api = live_api(**FAST)
+    owner = api.owner()
+    email = {"to": ["a@example.com"], "subject": "Hello", "text": "Hi"}
+    assert owner.post("/owner/jobs", json={"name": "email.send", "payload": email}).status_code == 201
+    [alert] = poll(lambda: owner.get("/owner/alerts").json())
+    assert alert["acknowledged_by"] is None
+    # When the owner acknowledges it
+    done = owner.post(f"/owner/alerts/{alert['id']}/acknowledge")
+    # Then the alert shows who acknowledged it and when, and keeps firing
+    assert done.status_code == 200, done.text
+    assert done.json()["acknowledged_by"] == "owner@example.com" and done.json()["acknowledged_at"] > 0
+    [still] = owner.get("/owner/alerts").json()
+    assert (still["id"], still["acknowledged_by"]) == (alert["id"], "owner@example.com")
+    # ... a second acknowledgement keeps the first one's time
+    again = owner.post(f"/owner/alerts/{alert['id']}/acknowledge").json()
+    assert again["acknowledged_at"] == done.json()["acknowledged_at"]
+    # ... and the audit log has the action with the alert
+    rows = owner.get("/owner/audit", params={"action": "alerts.acknowledge"}).json()["items"]
+    assert [(row["resource"], row["result"]) for row in rows] == [("alert:no_workers:email", "ok")] * 2
+    # And an alert that is not firing is 404, a bad id names the field, and only an owner may acknowledge
+    missing = owner.post("/owner/alerts/999999/acknowledge")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+    bad = owner.post("/owner/alerts/first/acknowledge")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "alert_id"
+    assert api.viewer().post(f"/owner/alerts/{alert['id']}/acknowledge").status_code == 403
+    assert api.anonymous().post(f"/owner/alerts/{alert['id']}/acknowledge").status_code == 401
+    # When the issue goes (the queue is paused), the alert resolves and its acknowledgement goes with it
+    assert owner.post("/owner/queues/email/pause").status_code == 200
+    poll(lambda: owner.get("/owner/alerts").json() == [])
+    resolved = owner.get("/owner/alerts/history").json()["items"][0]
+    assert resolved["event"] == "resolved" and resolved["alert"]["acknowledged_by"] == "owner@example.com"
+
+
+def test_recommendations_say_what_to_do_in_words_not_api_calls(live_api) -> None:
+    # Given a queue whose jobs wait without a worker
+    api = live_api(**FAST)
+    owner = api.owner()
+    email = {"to": ["a@example.com"], "subject": "Hello", "text": "Hi"}
+    assert owner.post("/owner/jobs", json={"name": "email.send", "payload": email}).status_code == 201
+    # When health is read
+    [issue] = owner.get("/owner/health", params={"refresh": "true"}).json()["issues"]
+    # Then the recommendation names the command and the console page, and no API route
+    assert issue["rule"] == "no_workers"
+    assert "corral worker --queue email" in issue["recommendation"] and "Workers page" in issue["recommendation"]
+    assert "GET /owner" not in issue["recommendation"]

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import time
 
 from corral.contracts import EnqueueOptions, default_registry
 from corral.engine import Engine
@@ -178,3 +181,63 @@ def test_enqueue_through_the_api_publishes_a_queued_event(live_api, valkey_url) 
 
     # Events are published in batches off the request path, so the event may land just after the reply.
     asyncio.run(eventually(queued_event_published))
+
+
+def test_the_purge_preview_says_which_workflow_runs_wait_on_the_jobs_it_removes(
+    live_api, settings, valkey_url, processes
+) -> None:
+    # Given a real workflows worker that has started three runs, each waiting on two steps queued on `ai`
+    api = live_api()
+    owner = api.owner()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("CORRAL_")}
+    env |= {"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(settings.data_dir)}
+    env["CORRAL_KEY_PREFIX"] = settings.key_prefix
+    worker = processes.spawn([sys.executable, "-m", "corral", "worker", "--queue", "workflows"], env=env)
+    step = {"action": "ai.seo.analyze", "params": {"articleId": "a1", "title": "Title", "body": "Some body text"}}
+    for run in range(3):
+        run_job = {"workflowId": "seo", "runId": f"run-{run}", "steps": [{"id": "a", **step}, {"id": "b", **step}]}
+        assert owner.post("/owner/jobs", json={"name": "workflow.run", "payload": run_job}).status_code == 201
+    asyncio.run(eventually(lambda: _backlog(owner, "ai", 6)))
+    # When the owner asks to purge `ai`, and another queue without flows
+    preview = owner.post("/owner/queues/ai/purge", json={}).json()
+    plain = owner.post("/owner/queues/email/purge", json={}).json()
+    # Then the preview says that the six steps are what three workflow runs wait for
+    assert preview["count"] == 6 and preview["children"] == 6
+    assert preview["parents"] == {"workflow.run": 3}
+    assert plain["children"] == 0 and plain["parents"] == {}
+    # When the purge is confirmed, those three runs end (they fail: their steps are gone)
+    done = owner.post(
+        "/owner/queues/ai/purge", json={"confirmation_token": preview["confirmation_token"], "phrase": "ai"}
+    )
+    assert done.json()["count"] == 6 and done.json()["parents"] == {"workflow.run": 3}
+    asyncio.run(eventually(lambda: _failed(owner, "workflows", 3)))
+    processes.stop(worker)
+
+
+async def _backlog(owner, queue: str, count: int) -> bool:
+    return owner.get(f"/owner/queues/{queue}").json()["backlog"] == count
+
+
+async def _failed(owner, queue: str, count: int) -> bool:
+    return owner.get(f"/owner/queues/{queue}").json()["counts"]["failed"] == count
+
+
+def test_delayed_jobs_show_when_they_are_due(live_api, valkey_url) -> None:
+    # Given a job delayed by an hour
+    api = live_api()
+    before = int(time.time() * 1000)
+    [job_id] = enqueue(
+        valkey_url, ("search.remove", {"docType": "page", "docId": "later"}, EnqueueOptions(delay_ms=3_600_000))
+    )
+    owner = api.owner()
+    # When the delayed jobs are listed, and the job is read
+    [item] = owner.get("/owner/queues/system/jobs", params={"state": "delayed"}).json()["items"]
+    detail = owner.get(f"/owner/queues/system/jobs/{job_id}").json()
+    # Then each carries its due time, an hour from its creation, which the timeline shows too
+    assert item["id"] == job_id and before + 3_600_000 <= item["due_at"] <= int(time.time() * 1000) + 3_600_000
+    assert detail["due_at"] == item["due_at"]
+    assert {"at": item["due_at"], "event": "due"} in detail["timeline"]
+    # And jobs that are not delayed have none
+    enqueue(valkey_url, remove_doc("now"))
+    [waiting] = owner.get("/owner/queues/system/jobs", params={"state": "waiting"}).json()["items"]
+    assert waiting["due_at"] is None

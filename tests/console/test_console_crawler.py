@@ -19,6 +19,9 @@ PAGES = [
     "/console/dlq/analytics",
     "/console/live",
     "/console/audit",
+    "/console/audit/data-access",
+    "/console/workers",
+    "/console/alerts",
 ]
 
 

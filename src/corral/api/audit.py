@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -16,7 +17,7 @@ from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.csvsafe import csv_lines
-from corral.security.audit import AUDIT_COLUMNS, AuditFilter, AuditRow
+from corral.security.audit import AUDIT_COLUMNS, AccessFilter, AuditFilter, AuditRow
 from corral.security.permissions import Permission, Role
 from corral.security.ratelimit import Budget
 
@@ -66,6 +67,26 @@ class AuditPagePublic(BaseModel):
     """A page of the audit log, newest first; pass `next_before` as `before` for the next page."""
 
     items: list[AuditRowPublic]
+    next_before: int | None
+
+
+class DataAccessPublic(BaseModel):
+    """One sensitive read: who read which records of what kind, with which filter, when and from where."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: int
+    created_at: datetime
+    actor: str
+    target_type: str
+    target_ids: list[str]
+    details: dict[str, Any]
+    ip: str | None
+
+
+class DataAccessPagePublic(BaseModel):
+    """A page of the data-access log, newest first; pass `next_before` as `before` for the next page."""
+
+    items: list[DataAccessPublic]
     next_before: int | None
 
 
@@ -157,7 +178,7 @@ async def export_audit(
                 row.duration_ms,
                 row.ip,
                 row.user_agent,
-                row.params,
+                json.dumps(row.params, ensure_ascii=False, sort_keys=True, separators=(",", ":")),
             ]
 
     async def stream() -> AsyncIterator[str]:
@@ -170,6 +191,37 @@ async def export_audit(
 
     return StreamingResponse(
         stream(), media_type="text/csv", headers={"Content-Disposition": 'attachment; filename="corral-audit.csv"'}
+    )
+
+
+@router.get("/data-access", name="audit.data_access", response_model=DataAccessPagePublic)
+async def list_data_access(
+    request: Request,
+    api: Api,
+    principal: AuditReader,
+    actor: ActorQ = None,
+    target_type: Annotated[
+        str | None, Query(max_length=64, description="kind of record read: job, dlq-entry, audit, ...")
+    ] = None,
+    since: TimeQ = None,
+    until: TimeQ = None,
+    before: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> DataAccessPagePublic:
+    """The data-access log newest first: every read of payloads, audit rows and other sensitive records, by whom,
+    from where and with which filter. Reading it is itself logged."""
+    where = AccessFilter(actor=actor or None, target_type=target_type or None, since=since, until=until)
+    rows = await api.audit.accesses(limit, where, before)
+    await api.audit.record_access(
+        principal.actor,
+        "data-access",
+        [str(row.id) for row in rows],
+        {"filter": where.__dict__},
+        client_ip(request, api.settings),
+    )
+    return DataAccessPagePublic(
+        items=[DataAccessPublic.model_validate(row) for row in rows],
+        next_before=rows[-1].id if len(rows) == limit else None,
     )
 
 

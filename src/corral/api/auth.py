@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, forwarded_https, require
-from corral.errors import AuthenticationError
+from corral.errors import AuthenticationError, RateLimitedError
 from corral.security.audit import AuditEntry
 from corral.security.permissions import Permission
 from corral.security.ratelimit import Budget
@@ -113,22 +113,31 @@ async def login(body: LoginCreate, request: Request, response: Response, api: Ap
     """
     ip = client_ip(request, api.settings)
     email = body.email.strip().lower()
-    await api.limits.spend(Budget.LOGIN_IP, ip, report=False)
-    await api.limits.spend(Budget.LOGIN_ACCOUNT, email, report=False)
+
+    async def refused(result: str, params: dict[str, str] | None = None) -> None:
+        entry = AuditEntry(
+            actor=email,
+            action="auth.login",
+            resource="/auth/login",
+            params=params or {},
+            ip=ip,
+            user_agent=request.headers.get("user-agent"),
+            result=result,
+        )
+        await api.audit.record(entry)
+
+    for budget, identity in ((Budget.LOGIN_IP, ip), (Budget.LOGIN_ACCOUNT, email)):
+        try:
+            await api.limits.spend(budget, identity, report=False)
+        except RateLimitedError:
+            # A throttled attempt is audited too: a guessing run shows up whole, not only its first attempts.
+            await refused("throttled", {"budget": budget.value})
+            raise
     account = await api.users.authenticate(email, body.password)
     # An account whose role holds no permission is refused exactly like a wrong password: a different answer
     # would tell a guesser that the password was right.
     if account is None or not api.policy.permissions(account.role):
-        await api.audit.record(
-            AuditEntry(
-                actor=email,
-                action="auth.login",
-                resource="/auth/login",
-                ip=ip,
-                user_agent=request.headers.get("user-agent"),
-                result="denied",
-            )
-        )
+        await refused("denied")
         raise AuthenticationError("email or password is wrong")
     permissions = api.policy.permissions(account.role)
     await api.limits.clear(Budget.LOGIN_ACCOUNT, email)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict
 
 from corral.api.context import ApiServices
 from corral.api.errors import problem
-from corral.api.routing import PROBLEM_RESPONSES, owner_router, problem_response
+from corral.api.routing import PROBLEM_RESPONSES, AuditNote, audit_note, owner_router, problem_response
 from corral.api.security import Principal, client_ip, require
 from corral.monitoring.failures import Window
 from corral.monitoring.prometheus import CONTENT_TYPE
@@ -25,6 +26,8 @@ router = owner_router(prefix="/owner", tags=["monitoring"])
 metrics_router = APIRouter(tags=["monitoring"])
 
 Reader = Annotated[Principal, require(Permission.MONITORING_READ)]
+AlertManager = Annotated[Principal, require(Permission.ALERTS_MANAGE)]
+Note = Annotated[AuditNote, Depends(audit_note)]
 Refresh = Annotated[bool, Query(description="skip the cache and recompute")]
 
 
@@ -225,6 +228,8 @@ class AlertPublic(Public):
     fired_at: int
     last_seen: int
     resolved_at: int | None
+    acknowledged_by: str | None = None
+    acknowledged_at: int | None = None
 
 
 class AlertTransitionPublic(Public):
@@ -325,6 +330,20 @@ async def get_alerts(monitoring: Mon, _: Reader) -> list[AlertPublic]:
     """Alerts firing now, oldest first."""
     firing = sorted((await monitoring.alerts.firing()).values(), key=lambda alert: alert.fired_at)
     return [AlertPublic.model_validate(alert) for alert in firing]
+
+
+@router.post("/alerts/{alert_id}/acknowledge", name="alerts.acknowledge", response_model=AlertPublic)
+async def acknowledge_alert(
+    alert_id: Annotated[int, Path(ge=1, le=2**62, description="the firing alert's id")],
+    monitoring: Mon,
+    note: Note,
+    principal: AlertManager,
+) -> AlertPublic:
+    """Acknowledge a firing alert: it keeps firing until its issue goes, and shows who is on it and since when.
+    404 when no firing alert has that id; acknowledging twice keeps the first acknowledgement."""
+    alert = await monitoring.alerts.acknowledge(alert_id, principal.actor, int(time.time() * 1000))
+    note.resource, note.params, note.affected = f"alert:{alert.key}", {"id": alert_id}, 1
+    return AlertPublic.model_validate(alert)
 
 
 @router.get("/alerts/history", name="alerts.history", response_model=AlertHistoryPublic)

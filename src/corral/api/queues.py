@@ -105,6 +105,7 @@ class JobPublic(BaseModel):
     finished_on: int | None
     delay_ms: int
     priority: int
+    due_at: int | None = Field(default=None, description="when a delayed job is due to run (epoch ms)")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobPublic:
@@ -126,6 +127,7 @@ class JobPublic(BaseModel):
             finished_on=job.finished_on,
             delay_ms=job.delay_ms,
             priority=job.priority,
+            due_at=job.due_at,
         )
 
 
@@ -180,6 +182,10 @@ class DestructivePublic(BaseModel):
     count: int
     sample: list[str]
     queues: list[str]
+    children: int = Field(default=0, description="jobs of the count that other jobs (flow parents) wait for")
+    parents: dict[str, int] = Field(
+        default_factory=dict, description="the parent jobs waiting on them, by job name (e.g. workflow.run: 183)"
+    )
     confirmation_token: str | None = None
     phrase: str | None = None
     expires_in: int | None = None
@@ -257,8 +263,8 @@ async def list_jobs(
 
 def _timeline(job: JobRecord) -> list[TimelineEvent]:
     events = [TimelineEvent(at=job.timestamp, event="created")]
-    if job.delay_ms:
-        events.append(TimelineEvent(at=job.timestamp + job.delay_ms, event="due"))
+    if job.due_at or job.delay_ms:
+        events.append(TimelineEvent(at=job.due_at or job.timestamp + job.delay_ms, event="due"))
     if job.processed_on:
         events.append(TimelineEvent(at=job.processed_on, event=f"attempt {max(job.attempts_made, 1)} started"))
     if job.finished_on:
@@ -349,13 +355,15 @@ async def _destructive(
     note.resource = f"queue:{queue}"
     if body.confirmation_token is None:
         ticket = await api.confirmations.issue(principal.actor, action, params, phrase=queue)
-        note.params = {"stage": "preview", "count": impact.count}
+        note.params = {"stage": "preview", "count": impact.count, "parents": impact.parents}
         return DestructivePublic(
             status="confirmation_required",
             action=action,
             count=impact.count,
             sample=impact.sample,
             queues=impact.queues,
+            children=impact.children,
+            parents=impact.parents,
             confirmation_token=ticket.token,
             phrase=ticket.phrase,
             expires_in=ticket.expires_in,
@@ -364,7 +372,15 @@ async def _destructive(
     done = await run(queue)
     await queues_changed(api)
     note.params, note.affected = {"stage": "confirmed"}, done
-    return DestructivePublic(status="done", action=action, count=done, sample=impact.sample, queues=impact.queues)
+    return DestructivePublic(
+        status="done",
+        action=action,
+        count=done,
+        sample=impact.sample,
+        queues=impact.queues,
+        children=impact.children,
+        parents=impact.parents,
+    )
 
 
 @router.post("/queues/{queue}/purge", name="queues.purge", response_model=DestructivePublic)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from corral.console.headers import ConsoleStatic
 from corral.console.pages import login_route
@@ -14,5 +15,6 @@ __all__ = ["console_router", "mount_console"]
 
 def mount_console(app: FastAPI) -> None:
     """Serve the console's static files and its sign-in form (public: they hold no data)."""
-    app.mount(STATIC_URL, ConsoleStatic(directory=str(STATIC_DIR)), name="console-static")
+    # First, so that the console's catch-all page route never shadows its files.
+    app.router.routes.insert(0, Mount(STATIC_URL, app=ConsoleStatic(directory=str(STATIC_DIR)), name="console-static"))
     app.router.routes.append(login_route)

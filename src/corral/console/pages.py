@@ -65,6 +65,18 @@ class PageRoute(CorralRoute):
                 detail = str(json.loads(bytes(response.body)).get("detail", ""))
             except (ValueError, AttributeError):
                 detail = ""
+            principal: Principal | None = getattr(request.state, "principal", None)
+            if response.status_code == 404 and principal is not None:
+                # A signed-in owner who followed a stale link stays in the console, with its navigation.
+                return page(
+                    "not_found.html",
+                    status_code=404,
+                    script="notfound",
+                    active="",
+                    title="Not found",
+                    actor=principal.actor,
+                    detail=detail,
+                )
             return page("error.html", status_code=response.status_code, status=response.status_code, detail=detail)
 
         return handler
@@ -79,6 +91,7 @@ JobsReader = Annotated[Principal, require(Permission.JOBS_READ)]
 AuditReader = Annotated[Principal, require(Permission.AUDIT_READ)]
 DlqReader = Annotated[Principal, require(Permission.DLQ_READ)]
 LiveReader = Annotated[Principal, require(Permission.REALTIME)]
+MonitoringReader = Annotated[Principal, require(Permission.MONITORING_READ)]
 
 
 @router.get("/", name="console.home", include_in_schema=False)
@@ -127,6 +140,32 @@ async def live_page(principal: LiveReader) -> Response:
 async def audit_page(principal: AuditReader) -> Response:
     """The audit log with filters and CSV export."""
     return page("audit.html", script="audit", active="audit", title="Audit", actor=principal.actor)
+
+
+@router.get("/console/workers", name="console.workers", include_in_schema=False)
+async def workers_page(principal: MonitoringReader) -> Response:
+    """Workers: every worker process with its host, pid, queues, active and processed jobs and last heartbeat."""
+    return page("workers.html", script="workers", active="workers", title="Workers", actor=principal.actor)
+
+
+@router.get("/console/alerts", name="console.alerts", include_in_schema=False)
+async def alerts_page(principal: MonitoringReader) -> Response:
+    """Alerts: those firing now (acknowledge them), their history and the rules in force."""
+    return page("alerts.html", script="alerts", active="alerts", title="Alerts", actor=principal.actor)
+
+
+@router.get("/console/audit/data-access", name="console.data_access", include_in_schema=False)
+async def data_access_page(principal: AuditReader) -> Response:
+    """The data-access log: who read which sensitive records, with filters and older pages."""
+    return page("data_access.html", script="data_access", active="audit", title="Data access", actor=principal.actor)
+
+
+# Last of the console's routes: any other path under /console is a console page that does not exist.
+@router.get("/console/{rest:path}", name="console.not_found", include_in_schema=False)
+async def not_found_page(rest: str, _: QueuesReader) -> Response:
+    """An unknown console path: an HTML 404 in the console's layout for a signed-in owner (the login page for a
+    browser without a session, problem+json for an API client)."""
+    raise NotFoundError(f"there is no console page /console/{rest}")
 
 
 async def login_page(request: Request) -> Response:

@@ -17,6 +17,8 @@ STATIC_URL = "/console/static"
 
 NAVIGATION = (
     ("queues", "Queues", "/console"),
+    ("workers", "Workers", "/console/workers"),
+    ("alerts", "Alerts", "/console/alerts"),
     ("dlq", "DLQ", "/console/dlq"),
     ("analytics", "DLQ analytics", "/console/dlq/analytics"),
     ("live", "Live", "/console/live"),

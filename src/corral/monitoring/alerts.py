@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 
+from corral.errors import NotFoundError
 from corral.keys import Keys
 from corral.monitoring.rules import Evidence, HealthIssue
 
@@ -27,6 +28,8 @@ class Alert:
     fired_at: int
     last_seen: int
     resolved_at: int | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: int | None = None
 
     @classmethod
     def of(cls, alert_id: int, issue: HealthIssue, now_ms: int) -> Alert:
@@ -93,12 +96,26 @@ redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[4]) - 1)
 return 1
 """
 
-# KEYS: firing hash, cool-down marker, history list. ARGV: alert key, transition, history size, cool-down ms.
+# KEYS: firing hash, cool-down marker, history list, acknowledgements. ARGV: alert key, transition, history size,
+# cool-down ms.
 _RESOLVE = """
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[4], ARGV[1])
 if tonumber(ARGV[4]) > 0 then redis.call('SET', KEYS[2], '1', 'PX', ARGV[4]) end
 redis.call('LPUSH', KEYS[3], ARGV[2])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[3]) - 1)
+return 1
+"""
+
+# KEYS: firing hash, acknowledgements. ARGV: alert key, alert id, acknowledgement. Acknowledges only the alert
+# of that id while it fires; the first acknowledgement stays. Returns 0 (not firing), 1 (done) or 2 (already).
+_ACKNOWLEDGE = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 0 end
+if tostring(cjson.decode(current)['id']) ~= ARGV[2] then return 0 end
+local known = redis.call('HGET', KEYS[2], ARGV[1])
+if known and tostring(cjson.decode(known)['id']) == ARGV[2] then return 2 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 return 1
 """
 
@@ -120,11 +137,41 @@ class AlertStore:
         self._fire = redis.register_script(_FIRE)
         self._resolve = redis.register_script(_RESOLVE)
         self._update = redis.register_script(_UPDATE)
+        self._acknowledge = redis.register_script(_ACKNOWLEDGE)
 
     async def firing(self) -> dict[str, Alert]:
-        """Every firing alert by key."""
-        raw: dict[str, str] = await self.redis.hgetall(self.keys.alerts_firing)  # type: ignore[assignment]
-        return {key: Alert.from_json(document) for key, document in raw.items()}
+        """Every firing alert by key, with who acknowledged it, if anyone did."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.alerts_firing)
+            pipe.hgetall(self.keys.alerts_acknowledged)
+            raw, acks = await pipe.execute()
+        found = {}
+        for key, document in raw.items():
+            alert = Alert.from_json(document)
+            ack = json.loads(acks[key]) if key in acks else None
+            if ack is not None and ack.get("id") == alert.id:
+                alert = replace(alert, acknowledged_by=str(ack["by"]), acknowledged_at=int(ack["at"]))
+            found[key] = alert
+        return found
+
+    async def acknowledge(self, alert_id: int, actor: str, now_ms: int) -> Alert:
+        """Mark the firing alert `alert_id` as acknowledged by `actor` (the first acknowledgement stays).
+
+        Raises NotFoundError when no firing alert has that id (it resolved, or never existed).
+        """
+        alert = next((a for a in (await self.firing()).values() if a.id == alert_id), None)
+        if alert is not None:
+            document = json.dumps({"id": alert_id, "by": actor, "at": now_ms}, separators=(",", ":"))
+            done = await self._acknowledge(
+                keys=[self.keys.alerts_firing, self.keys.alerts_acknowledged], args=[alert.key, alert_id, document]
+            )
+            if done:
+                return (
+                    (await self.firing())[alert.key]
+                    if done == 2
+                    else replace(alert, acknowledged_by=actor, acknowledged_at=now_ms)
+                )
+        raise NotFoundError(f"no firing alert #{alert_id}: it resolved, or never fired")
 
     async def fire(self, issue: HealthIssue, now_ms: int) -> Alert | None:
         """Fire an alert for `issue`; None when it is already firing or cooling down after a resolve."""
@@ -143,7 +190,12 @@ class AlertStore:
         """Resolve a firing alert and start its cool-down; None when another evaluator resolved it first."""
         resolved = replace(alert, resolved_at=now_ms)
         done = await self._resolve(
-            keys=[self.keys.alerts_firing, self.keys.alert_cooldown(alert.key), self.keys.alerts_history],
+            keys=[
+                self.keys.alerts_firing,
+                self.keys.alert_cooldown(alert.key),
+                self.keys.alerts_history,
+                self.keys.alerts_acknowledged,
+            ],
             args=[
                 alert.key,
                 AlertTransition("resolved", now_ms, resolved).to_json(),

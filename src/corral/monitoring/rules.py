@@ -184,8 +184,8 @@ def error_rate(s: QueueSignals, t: Thresholds) -> HealthIssue | None:
             "warning_at": t.error_rate_warning,
             "critical_at": t.error_rate_critical,
         },
-        f"Look at the top failure reasons of {s.queue} (GET /owner/failures?queue={s.queue}&window=1h) and fix "
-        "the failing dependency or the payloads that fail.",
+        f"Look at the top failure reasons of {s.queue} over the last hour (on the queue's page in the console) and "
+        "fix the failing dependency or the payloads that fail.",
     )
 
 
@@ -216,7 +216,7 @@ def no_workers(s: QueueSignals, t: Thresholds) -> HealthIssue | None:
         f"{s.backlog} jobs wait in {s.queue} and no live worker consumes it",
         {"backlog": s.backlog, "live_workers": 0, "oldest_waiting_age_seconds": s.oldest_waiting_age_seconds},
         f"Start a worker for this queue (corral worker --queue {s.queue}), or find out why its workers stopped "
-        "sending heartbeats (see GET /owner/workers).",
+        "sending heartbeats (the console's Workers page lists them, lost ones included).",
     )
 
 

@@ -63,6 +63,16 @@ class AuditFilter:
 
 
 @dataclass(frozen=True)
+class AccessFilter:
+    """Which data-access records to read."""
+
+    actor: str | None = None
+    target_type: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class AuditRow:
     """A stored audit row."""
 
@@ -197,10 +207,23 @@ class AuditTrail:
         """Store one sensitive read in the data-access log."""
         await asyncio.to_thread(self._record_access, actor, target_type, target_ids, details or {}, ip)
 
-    def _accesses(self, limit: int) -> list[DataAccessRecord]:
+    def _accesses(self, limit: int, where: AccessFilter, before_id: int | None) -> list[DataAccessRecord]:
+        query = select(DataAccessRecord)
+        if where.actor:
+            query = query.where(DataAccessRecord.actor == where.actor)
+        if where.target_type:
+            query = query.where(DataAccessRecord.target_type == where.target_type)
+        if where.since:
+            query = query.where(DataAccessRecord.created_at >= where.since)
+        if where.until:
+            query = query.where(DataAccessRecord.created_at < where.until)
+        if before_id is not None:
+            query = query.where(DataAccessRecord.id < before_id)
         with self.database.transaction() as session:
-            return list(session.scalars(select(DataAccessRecord).order_by(DataAccessRecord.id.desc()).limit(limit)))
+            return list(session.scalars(query.order_by(DataAccessRecord.id.desc()).limit(limit)))
 
-    async def accesses(self, limit: int = 50) -> list[DataAccessRecord]:
-        """The newest data-access records."""
-        return await asyncio.to_thread(self._accesses, limit)
+    async def accesses(
+        self, limit: int = 50, where: AccessFilter | None = None, before_id: int | None = None
+    ) -> list[DataAccessRecord]:
+        """The newest data-access records matching `where`, older than `before_id` (a cursor)."""
+        return await asyncio.to_thread(self._accesses, limit, where or AccessFilter(), before_id)

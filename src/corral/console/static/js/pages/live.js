@@ -2,6 +2,7 @@
 // and the event feed over the WebSocket with a severity filter, pause, and reconnects that resume from the last
 // event id so no event is missed.
 
+import { recommendation } from "../advice.js";
 import { api } from "../api.js";
 import { barChart, widthOf } from "../charts.js";
 import { onRefresh, startShell } from "../shell.js";
@@ -38,7 +39,7 @@ async function loadHealth(fresh) {
     const issues = el("ul", {});
     for (const issue of queue.issues) {
       issues.appendChild(el("li", {}, el("strong", { text: `${issue.severity}: ` }), issue.summary,
-        el("div", { class: "recommendation", text: issue.recommendation })));
+        recommendation(issue)));
     }
     if (!queue.issues.length) issues.appendChild(el("li", { class: "muted", text: "No issues." }));
     grid.appendChild(el("article", { class: "card health-card", dataset: { status: queue.status, queue: queue.queue } },
@@ -108,11 +109,33 @@ function describeEvent(event) {
   if (event.queue) parts.push(event.queue);
   if (event.jobName) parts.push(event.jobName);
   if (event.jobId) parts.push(`job ${event.jobId}`);
-  const data = event.data || {};
+  const data = { ...(event.data || {}) };
   const detail = data.reason || data.failedReason || data.summary || data.message;
+  for (const key of ["reason", "failedReason", "summary", "message", "at"]) delete data[key];
   if (detail) parts.push(truncate(detail, 160));
-  else if (Object.keys(data).length) parts.push(truncate(JSON.stringify(data), 160));
+  const facts = readable(data);
+  if (facts) parts.push(truncate(facts, 200));
   return parts.join(" · ");
+}
+
+// Event data as words ("attempt 2", "progress 40%", "steps 3, finished 1"), never raw JSON.
+const LABELS = { delay_ms: "retry in", entry_id: "DLQ entry", final: "final", worker: "worker" };
+
+function value(key, item) {
+  if (item === null || item === undefined) return "–";
+  if (typeof item === "boolean") return item ? "yes" : "no";
+  if (key === "delay_ms" && typeof item === "number") return item >= 1000 ? `${(item / 1000).toFixed(1)} s` : `${item} ms`;
+  if (key === "progress" && typeof item === "number") return `${item}%`;
+  if (Array.isArray(item)) return item.map((part) => value("", part)).join(", ");
+  if (typeof item === "object") return readable(item);
+  return String(item);
+}
+
+function readable(data) {
+  return Object.entries(data)
+    .map(([key, item]) => (typeof item === "object" && item !== null && !Array.isArray(item)
+      ? `${LABELS[key] || key}: ${value(key, item)}` : `${LABELS[key] || key} ${value(key, item)}`))
+    .join(", ");
 }
 
 function render(event) {

@@ -2,6 +2,7 @@
 // purge behind the typed double confirmation, and the enqueue form generated from the queue's contracts.
 
 import { api } from "../api.js";
+import { barChart, widthOf } from "../charts.js";
 import { schemaForm } from "../schemaform.js";
 import { markTabs, onRefresh, startShell, wireTabs } from "../shell.js";
 import {
@@ -83,8 +84,18 @@ async function loadQueue() {
 
 // ---- jobs -----------------------------------------------------------------------------------------------------
 
+function fmtDue(ms) {
+  if (!ms) return "–";
+  const seconds = Math.round((ms - Date.now()) / 1000);
+  if (seconds <= 0) return `due now (${fmtTime(ms)})`;
+  const wait = seconds < 60 ? `${seconds} s` : seconds < 3600 ? `${Math.round(seconds / 60)} min`
+    : seconds < 86400 ? `${(seconds / 3600).toFixed(1)} h` : `${(seconds / 86400).toFixed(1)} d`;
+  return `in ${wait} (${fmtTime(ms)})`;
+}
+
 async function loadJobs() {
   setState(jobsState, "loading", "Loading jobs…");
+  $("#due-head").hidden = view.state !== "delayed";
   $("#q").value = view.q;
   $("#page-size").value = String(view.size);
   let page;
@@ -105,6 +116,7 @@ async function loadJobs() {
       el("td", {}, open),
       el("td", { text: job.name }),
       el("td", { title: fmtTime(job.created_at), text: fmtAgo(job.created_at) }),
+      view.state === "delayed" ? el("td", { class: "due", title: fmtTime(job.due_at), text: fmtDue(job.due_at) }) : null,
       el("td", { class: "num", text: `${job.attempts_made}/${job.attempts}` }),
       el("td", { text: progress }),
       el("td", { class: "error-text", title: job.failed_reason || "", text: truncate(job.failed_reason || "", 80) })));
@@ -182,6 +194,7 @@ async function openJob(id) {
     ...fact("State", job.state), ...fact("Attempts", `${job.attempts_made} of ${job.attempts}`),
     ...fact("Created", fmtTime(job.created_at)), ...fact("Started", fmtTime(job.processed_on)),
     ...fact("Finished", fmtTime(job.finished_on)), ...fact("Delay", `${job.delay_ms} ms`),
+    ...(job.due_at ? fact("Due", fmtDue(job.due_at)) : []),
     ...fact("Priority", String(job.priority)));
   for (const moment of job.timeline) {
     $("#job-timeline").appendChild(el("li", {}, el("time", { text: fmtTime(moment.at) }), " ", moment.event));
@@ -275,9 +288,12 @@ $("#open-purge").addEventListener("click", async (event) => {
   const button = event.currentTarget;
   const impact = await act(button, () => api.post(`${BASE}/purge`, {}));
   if (!impact) return;
+  const parents = Object.entries(impact.parents || {}).map(([name, count]) => `${fmtNumber(count)} ${name}`);
+  const ends = impact.children ? ` ${fmtNumber(impact.children)} of them are steps that other jobs wait for: `
+    + `purging ends ${parents.join(", ")} job(s) (their runs fail, missing these steps).` : "";
   const phrase = await confirmAction({
     title: `Purge ${QUEUE}`,
-    text: `This removes ${fmtNumber(impact.count)} job(s) that have not started (waiting, prioritized, delayed). `
+    text: `This removes ${fmtNumber(impact.count)} job(s) that have not started (waiting, prioritized, delayed).${ends} `
       + `It cannot be undone. The confirmation expires in ${impact.expires_in} s.`,
     sample: impact.sample.map((id) => `job ${id}`),
     phrase: impact.phrase,
@@ -357,8 +373,75 @@ $("#enqueue-form").addEventListener("submit", async (event) => {
   }
 });
 
+// ---- processing times and failure reasons ---------------------------------------------------------------------
+
+function ms(value) {
+  if (value === null || value === undefined) return "–";
+  return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${value.toFixed(value < 10 ? 1 : 0)} ms`;
+}
+
+async function loadProcessing() {
+  const state = $("#processing-state");
+  let report;
+  try {
+    report = await api.get(`/owner/metrics/${encodeURIComponent(QUEUE)}`, { points: 60 });
+  } catch (error) {
+    setState(state, "error", `Could not load processing times: ${describe(error)}`);
+    throw error;
+  }
+  const timing = report.summary.processing;
+  const summary = clear($("#processing-summary"));
+  summary.append(...fact("Jobs timed", fmtNumber(timing.count)), ...fact("Average", ms(timing.avg_ms)),
+    ...fact("p50", ms(timing.p50_ms)), ...fact("p95", ms(timing.p95_ms)), ...fact("p99", ms(timing.p99_ms)),
+    ...fact("Slowest", ms(timing.max_ms)), ...fact("Wait before start (avg)", ms(report.summary.wait.avg_ms)));
+  const chart = clear($("#processing-chart"));
+  if (!timing.count) {
+    setState(state, "empty", "No job of this queue completed in the last 60 minutes.");
+    return;
+  }
+  setState(state, null);
+  const points = report.points.map((point) => {
+    const label = new Date(point.at * 1000).toLocaleTimeString("en-GB", { hour: "2-digit", minute: "2-digit", hour12: false });
+    const p50 = point.processing.p50_ms || 0;
+    const p95 = point.processing.p95_ms || 0;
+    return { label, value: p50, value2: Math.max(p95 - p50, 0),
+      title: `${label}: ${point.processing.count} job(s), p50 ${ms(point.processing.p50_ms)}, p95 ${ms(point.processing.p95_ms)}, `
+        + `max ${ms(point.processing.max_ms)}` };
+  });
+  chart.appendChild(barChart(points, { label: `${QUEUE}: processing time per minute, p50 and p95 (ms)`, unit: " ms",
+    width: widthOf(chart) - 32 }));
+}
+
+async function loadFailures() {
+  const state = $("#failures-state");
+  const span = $("#failures-window").value;
+  let report;
+  try {
+    report = await api.get("/owner/failures", { queue: QUEUE, window: span, limit: 20 });
+  } catch (error) {
+    setState(state, "error", `Could not load failure reasons: ${describe(error)}`);
+    throw error;
+  }
+  const body = clear($("#failures-table tbody"));
+  for (const reason of report.reasons) {
+    body.appendChild(el("tr", { dataset: { fingerprint: reason.fingerprint } },
+      el("td", { class: "mono error-text", text: reason.pattern || "–" }),
+      el("td", { text: reason.job_type }),
+      el("td", { class: "num", text: fmtNumber(reason.failed_attempts) }),
+      el("td", { class: "num", text: fmtNumber(reason.dead_lettered) }),
+      el("td", { title: fmtTime(reason.last_seen), text: fmtAgo(reason.last_seen) }),
+      el("td", { title: reason.sample, text: truncate(reason.sample, 80) })));
+  }
+  $("#failures-total").textContent = `${fmtNumber(report.total_failed_attempts)} failed attempt(s) in all`;
+  if (!report.reasons.length) setState(state, "empty", "No attempt of this queue failed in this window.");
+  else setState(state, null);
+}
+
+$("#failures-window").addEventListener("change", () => loadFailures().catch(() => {}));
+
 // ---- start ----------------------------------------------------------------------------------------------------
 
-onRefresh(() => afterChange());
-Promise.all([loadQueue(), loadJobs()]).catch(() => {});
+onRefresh(() => Promise.all([afterChange(), loadProcessing(), loadFailures()]));
+Promise.all([loadQueue(), loadJobs(), loadProcessing(), loadFailures()]).catch(() => {});
+if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 if (view.job) openJob(view.job);

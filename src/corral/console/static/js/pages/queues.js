@@ -52,6 +52,15 @@ async function loadMetrics(names, fresh) {
   return Object.fromEntries(entries);
 }
 
+// The current rate: completed jobs of the last few minutes (the current one included), not the hour's average,
+// which a system that started minutes ago would show far too low.
+const RATE_MINUTES = 5;
+
+function currentRate(report) {
+  const recent = report.points.slice(-RATE_MINUTES);
+  return recent.reduce((sum, point) => sum + point.completed, 0) / RATE_MINUTES;
+}
+
 function renderSummary(queues, stats, health, metrics) {
   const waiting = queues.reduce((sum, queue) => sum + queue.backlog, 0);
   const active = queues.reduce((sum, queue) => sum + (queue.counts.active || 0), 0);
@@ -59,10 +68,11 @@ function renderSummary(queues, stats, health, metrics) {
   card("active", fmtNumber(active));
   const reports = Object.values(metrics).filter((report) => !report.error);
   if (reports.length) {
-    const perMinute = reports.reduce((sum, report) => sum + report.summary.throughput_per_minute, 0);
+    const perMinute = reports.reduce((sum, report) => sum + currentRate(report), 0);
     const completed = reports.reduce((sum, report) => sum + report.summary.completed, 0);
     const failed = reports.reduce((sum, report) => sum + report.summary.failed, 0);
-    card("throughput", `${perMinute.toFixed(perMinute < 10 ? 1 : 0)}/min`);
+    card("throughput", `${perMinute.toFixed(perMinute < 10 ? 1 : 0)}/min`, "",
+      `jobs per minute, last ${RATE_MINUTES} minutes · ${fmtNumber(completed)} completed in the last hour`);
     const rate = completed + failed ? failed / (completed + failed) : null;
     card("error-rate", fmtPercent(rate), rate === null ? "" : rate >= 0.5 ? "bad" : rate >= 0.1 ? "warn" : "good",
       `${fmtNumber(failed)} failed of ${fmtNumber(completed + failed)} attempts, last hour`);
@@ -129,7 +139,7 @@ function renderQueues(queues, health, metrics) {
       ? el("span", { class: "muted", text: "unavailable", title: describe(report.error) })
       : sparkline(series, { label: `${queue.name}: completed per minute, last 60 minutes` }),
     report && !report.error ? el("span", { class: "muted small-text",
-      text: ` ${report.summary.throughput_per_minute.toFixed(1)}/min` }) : "");
+      text: ` ${currentRate(report).toFixed(1)}/min`, title: `jobs per minute, last ${RATE_MINUTES} minutes` }) : "");
     const toggle = $("button[data-queue]", row);
     toggle.textContent = queue.paused ? "Resume" : "Pause";
   }
