@@ -68,11 +68,21 @@ def _options(
             "--app", metavar="MODULE:ATTR", help="Your application (default: CORRAL_APP, else the reference catalogue)"
         ),
     ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor", metavar="NAME", help="Who acts, in the audit log (default: CORRAL_ACTOR, else cli:<os user>)"
+        ),
+    ] = None,
 ) -> None:
     """Corral: typed job queues on the BullMQ engine, with a dead-letter queue and an owner console."""
     if app_spec:
         # Every settings object this command builds, and every process it starts, serves this application.
         os.environ["CORRAL_APP"] = app_spec
+    if actor:
+        from corral.cli_services import ACTOR_ENV
+
+        os.environ[ACTOR_ENV] = actor
 
 
 def _configure_logging(verbose: bool) -> None:
