@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from corral.connection import redis_client
 from corral.errors import CorralError
 from corral.settings import Settings
 
@@ -44,22 +43,10 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
     settings = _settings(data_dir)
 
     async def main() -> T:
+        from corral.cli_services import cli_services
 
-        from corral.app import load_app
-        from corral.connection import resolve_redis_url
-        from corral.engine import Engine
-        from corral.keys import Keys
-        from corral.monitoring import Monitoring
-
-        url = resolve_redis_url(settings)
-        keys = Keys(settings.key_prefix)
-        redis = redis_client(url)
-        engine = Engine(url, keys)
-        try:
-            return await read(Monitoring.build(settings, redis, keys, engine, load_app(settings.app).registry))
-        finally:
-            await engine.close()
-            await redis.aclose()
+        async with cli_services(settings, migrate=False) as services:
+            return await read(services.monitoring)
 
     try:
         return asyncio.run(main())

@@ -27,13 +27,17 @@ async def migrated(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def cli_services(settings: Settings) -> AsyncIterator[Services]:
-    """The services of one command against the configured server and the command's application, closed after."""
+async def cli_services(settings: Settings, migrate: bool = True) -> AsyncIterator[Services]:
+    """The services of one command against the configured server and the command's application, closed after.
+
+    `migrate` brings the SQL store up to date first, for commands that act (and so write audit rows).
+    """
     from corral.app import load_app
     from corral.connection import resolve_redis_url
 
     url = resolve_redis_url(settings)
-    await migrated(settings)
+    if migrate:
+        await migrated(settings)
     services = build_services(settings, url, load_app(settings.app).registry, "cli", Services, publish_queued=True)
     try:
         yield services

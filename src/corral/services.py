@@ -36,6 +36,7 @@ from corral.security.tokens import TokenCache, TokenService
 from corral.security.users import UserService
 from corral.settings import Settings
 from corral.store import Database
+from corral.worker_services import WorkerServices
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +71,12 @@ class Services:
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer` when the process's services close (last registered, first run)."""
         self._closers.append(closer)
+
+    def for_handlers(self) -> WorkerServices:
+        """What a worker process's handlers and observers share: these connections, producer and SQL store."""
+        shared = WorkerServices(self.settings, self.redis, self.producer, self.keys)
+        shared.share_database(self.database)
+        return shared
 
     async def close(self) -> None:
         """Release every resource: registered closers first, then the DLQ's tasks, engine, Redis and SQL store."""
