@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from corral.cli import app
-from corral.contracts.catalogue import default_registry
 from corral.security.audit import AuditFilter, AuditRow
 from corral.services import Services, build_services
 from corral.settings import Settings
+from corral_reference.contracts import default_registry
 from dlq.dlq_peers import email, seeder
 
 __all__ = ["seeder"]

@@ -16,17 +16,17 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from bullmq import Job, Queue, Worker
 from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
 from bullmq.flow_producer import MinimalQueue
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
-from corral.dlq.store import DeadLetterStore
 from corral.errors import ConflictError, EnqueueError, JobFailure, NotFoundError, UnrecoverableJobError
 from corral.keys import Keys
 
@@ -482,6 +482,13 @@ def _is_final(job: Job, err: BaseException) -> bool:
     )
 
 
+class DeadLetterSink(Protocol):
+    """Where a job's final failure is recorded, in the same MULTI/EXEC as its move to failed (the DLQ store)."""
+
+    async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
+        """Queue the capture of one failed job on `pipe`."""
+
+
 class QueueConsumer:
     """Consumes one queue with a bullmq Worker and routes dead jobs to the DLQ atomically."""
 
@@ -492,7 +499,7 @@ class QueueConsumer:
         redis: Redis,
         keys: Keys,
         config: QueueConfig,
-        dlq: DeadLetterStore,
+        dlq: DeadLetterSink,
         process: ProcessFn,
         on_failure: FailureFn,
         on_stalled: StalledFn,

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from corral.app import Corral
-from corral.contracts.catalogue import CATALOGUE_JOBS, CATALOGUE_QUEUES
-from corral.demo import demo_jobs
-from corral.workers import register_all
+from corral_reference.contracts import CATALOGUE_JOBS, CATALOGUE_QUEUES
+from corral_reference.demo import demo_jobs
+from corral_reference.workers import register_all
 
 app = Corral("corral-reference")
 for _queue in CATALOGUE_QUEUES:

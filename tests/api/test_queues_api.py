@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from corral.contracts import EnqueueOptions, default_registry
+from corral.contracts import EnqueueOptions
 from corral.engine import Engine
 from corral.producer import Producer
 from corral.security.audit import AuditTrail
 from corral.store import Database
+from corral_reference.contracts import default_registry
 
 from support import eventually, prefixed_keys
 
