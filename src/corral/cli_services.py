@@ -20,10 +20,12 @@ def actor() -> str:
 
 
 async def migrated(settings: Settings) -> None:
-    """Bring the SQL store up to date, so the command's audit rows can be written."""
+    """Bring the SQL store (and the application's tables) up to date, so the command's audit rows can be written."""
+    from corral.app import load_app
     from corral.store import upgrade
 
-    await asyncio.to_thread(upgrade, settings.resolved_database_url)
+    apps = load_app(settings.app).migrations
+    await asyncio.to_thread(upgrade, settings.resolved_database_url, "head", apps)
 
 
 @asynccontextmanager

@@ -23,10 +23,10 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, String, delete, distinct, func, insert, select
 
 from corral.store.database import Database
-from corral.store.models import AnalyticsEvent as EventRow
-from corral.store.models import AnalyticsRollup as RollupRow
 from corral.store.models import utcnow
 from corral_reference.contracts import AnalyticsEvent
+from corral_reference.tables import AnalyticsEvent as EventRow
+from corral_reference.tables import AnalyticsRollup as RollupRow
 
 logger = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import pytest
 from psycopg import sql
 
 from corral.store import Database, upgrade
+from corral_reference.app import app as REFERENCE_APP
 
 POSTGRES_DSN = os.environ.get("CORRAL_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")
 BACKENDS = ("sqlite", "postgresql")
@@ -57,7 +58,7 @@ def postgres_schemas() -> Iterator[Callable[[], str]]:
 def postgres_store_url(postgres_schemas: Callable[[], str]) -> str:
     """One migrated PostgreSQL schema for the session; `store_url` empties it before each test."""
     url = postgres_schemas()
-    upgrade(url)
+    upgrade(url, apps=REFERENCE_APP.migrations)
     return url
 
 
@@ -69,7 +70,7 @@ def _empty_postgres_tables(url: str) -> None:
                 row[0]
                 for row in connection.exec_driver_sql(
                     "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
-                    "AND tablename <> 'alembic_version'"
+                    "AND tablename NOT IN ('alembic_version', 'corral_reference_version')"
                 )
             ]
             if tables:
@@ -84,7 +85,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A migrated, empty store: a SQLite file, or the session's PostgreSQL schema."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store' / 'corral.db'}"
-        upgrade(url)
+        upgrade(url, apps=REFERENCE_APP.migrations)
         return url
     url: str = request.getfixturevalue("postgres_store_url")
     _empty_postgres_tables(url)
