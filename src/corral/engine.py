@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from bullmq import Job, Queue, Worker
 from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
@@ -451,6 +451,48 @@ class _CorralWorker(Worker):  # type: ignore[misc]
 
     corral_consumer: QueueConsumer
     fetching = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Finishing a job fetches the next one in the same script call (bullmq's fetch-next, which its Python worker
+        # never asks for): one round trip per job instead of two. The next job's data waits here, by token, until
+        # processJob hands it back to the run loop, which runs it as it runs a fetched job.
+        self._fetched_next: dict[str, list[Any]] = {}
+        self._chaining: set[str] = set()
+        self._move_to_completed = self.backend.moveToCompleted
+        self.backend.moveToCompleted = self._complete_and_fetch_next
+
+    async def _complete_and_fetch_next(
+        self, job: Job, result: Any, remove: Any, token: str, fetch_next: bool = False
+    ) -> dict[str, Any]:
+        if self.paused or self.closing or self.forceClosing:
+            return cast(dict[str, Any], await self._move_to_completed(job, result, remove, token, fetch_next=False))
+        self.fetching += 1  # counted as a fetch until processJob has handed the next job over
+        self._chaining.add(token)
+        finished = cast(dict[str, Any], await self._move_to_completed(job, result, remove, token, fetch_next=True))
+        if finished.get("result"):
+            self._fetched_next[token] = finished["result"]
+        return finished
+
+    async def processJob(self, job: Job, token: str) -> Job | None:
+        try:
+            await super().processJob(job, token)
+            fetched = self._fetched_next.pop(token, None)
+            if fetched is None:
+                return None
+            job_data, job_id, limit_until, delay_until = fetched
+            next_job = await self.nextJobFromJobData(
+                job_data, job_id, int(limit_until or 0), int(delay_until or 0), token
+            )
+            if next_job is not None:
+                self.emit("active", next_job, "waiting")
+            return next_job
+        finally:
+            # A cancelled job leaves a fetched next job active; stalled-job recovery hands it to a worker again.
+            self._fetched_next.pop(token, None)
+            if token in self._chaining:
+                self._chaining.discard(token)
+                self.fetching -= 1
 
     async def getNextJob(self, token: str) -> Job | None:
         # A fetch that failed (its wait was cancelled by pause) is retried by bullmq after `runRetryDelay`; while
