@@ -266,7 +266,7 @@ def queues(
         bullmq = {"prefix": Keys(settings.key_prefix).bullmq_prefix, "queues": list(rows)}
         out.print_json(data={"queues": rows, "dlq": dlq_size, "bullmq": bullmq})
         return
-    from corral.engine import JOB_STATES
+    from corral.jobs import JOB_STATES
 
     table = Table(title="Corral queues")
     table.add_column("queue", no_wrap=True)

@@ -62,7 +62,7 @@ def _print_json(value: Any) -> None:
 @monitoring_app.command()
 def stats(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Job counts of every queue in every state, and the DLQ size (fresh, not cached)."""
-    from corral.engine import JOB_STATES
+    from corral.jobs import JOB_STATES
 
     result = _run(data_dir, lambda m: m.stats.collect())
     if as_json:

@@ -28,6 +28,7 @@ from redis.backoff import ExponentialBackoff
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
 from corral.errors import ConflictError, EnqueueError, JobFailure, NotFoundError, UnrecoverableJobError
+from corral.jobs import JOB_STATES
 from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ BACKOFF_TYPE = "exponential"
 LEGACY_BACKOFF_TYPE = "corral-exponential"
 MAX_DELAY_MS = 365 * 86_400_000
 MAX_PRIORITY = 2_097_152
-JOB_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
 
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -191,8 +191,8 @@ class Engine:
 
     async def counts(self, queue: str) -> dict[str, int]:
         """Number of jobs in every state of one queue."""
-        raw = await self._queue(queue).getJobCounts(*JOB_STATES)
-        return {state: int(raw.get(state, 0)) for state in JOB_STATES}
+        raw = await self._queue(queue).getJobCounts(*(state.value for state in JOB_STATES))
+        return {state.value: int(raw.get(state.value, 0)) for state in JOB_STATES}
 
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         """One job with its state, or None when it does not exist (any more).
