@@ -25,7 +25,6 @@ import httpx
 from playwright.sync_api import Page, sync_playwright
 from redis.asyncio import Redis
 
-from corral.contracts.catalogue import default_registry
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.keys import Keys
@@ -36,6 +35,7 @@ from corral.security.users import UserService
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
 from corral.store import Database, upgrade
+from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 
 EMAIL, PASSWORD = "owner@example.com", "benchmark owner password"

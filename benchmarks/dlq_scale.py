@@ -30,7 +30,6 @@ import uvicorn
 from redis.asyncio import Redis
 
 from corral.api import create_app
-from corral.contracts.catalogue import default_registry
 from corral.dlq.fingerprint import search_tokens
 from corral.dlq.service import DlqService
 from corral.engine import Engine
@@ -41,6 +40,7 @@ from corral.security.users import UserService
 from corral.server import EmbeddedValkey, free_port
 from corral.settings import Settings
 from corral.store import Database, upgrade
+from corral_reference.contracts import default_registry
 
 DAY_MS = 86_400_000
 CHUNK = 5_000

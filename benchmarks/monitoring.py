@@ -33,7 +33,6 @@ import redis
 from pydantic import Field, SecretStr
 
 from corral.contracts.base import EnqueueOptions, JobContract, JobType, QueueConfig, Registry, Retention
-from corral.contracts.catalogue import default_registry
 from corral.engine import Engine, job_options
 from corral.handlers import HandlerSet, JobContext
 from corral.hooks import HookBus, JobEventKind
@@ -43,6 +42,7 @@ from corral.producer import BulkItem, Producer, encode_payload
 from corral.runtime import Runtime
 from corral.server import EmbeddedValkey, free_port
 from corral.settings import Settings
+from corral_reference.contracts import default_registry
 
 CHUNK = 5_000
 SAMPLES = {

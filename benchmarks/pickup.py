@@ -28,11 +28,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
 from corral.keys import Keys
 from corral.producer import Producer
 from corral.server import EmbeddedValkey
+from corral_reference.contracts import default_registry
 
 print = functools.partial(print, flush=True)  # progress shows as it happens
 

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from playwright.sync_api import sync_playwright
 from redis.asyncio import Redis
 
-from corral.contracts.catalogue import default_registry
+from corral_reference.contracts import default_registry
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError

@@ -30,6 +30,7 @@ from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
+from corral_reference.producer import ReferenceProducer
 
 from owned_processes import TAG_VARIABLE, ProcessGroup, leftovers
 
@@ -147,7 +148,7 @@ async def start_runtime(settings: Settings, valkey_url: str) -> AsyncIterator[Ru
 @pytest.fixture
 def make_producer(engine: Engine) -> Callable[..., Producer]:
     def make(registry: Registry, hooks: HookBus | None = None) -> Producer:
-        return Producer(engine, registry, hooks)
+        return ReferenceProducer(engine, registry, hooks)
 
     return make
 
@@ -155,11 +156,13 @@ def make_producer(engine: Engine) -> Callable[..., Producer]:
 @pytest.fixture
 async def worker_services(settings: Settings, valkey_url: str, engine: Engine) -> AsyncIterator[Any]:
     """Services for catalogue worker modules: settings, Redis, a catalogue producer, keys."""
-    from corral.contracts.catalogue import default_registry
     from corral.worker_services import WorkerServices
+    from corral_reference.contracts import default_registry
 
     client = make_redis_client(valkey_url)
-    services = WorkerServices(settings, client, Producer(engine, default_registry()), Keys(settings.key_prefix))
+    services = WorkerServices(
+        settings, client, ReferenceProducer(engine, default_registry()), Keys(settings.key_prefix)
+    )
     yield services
     await services.close()
     await client.aclose()

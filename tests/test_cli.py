@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from corral.cli import app
 from corral.server import free_port
-from workers.messaging_peers import WebhookReceiver
 
 from owned_processes import OutputWatcher, ProcessGroup
+from reference_peers.messaging_peers import WebhookReceiver
 
 CORRAL = [sys.executable, "-m", "corral"]
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from corral.contracts.catalogue import default_registry
 from corral.dlq.service import DlqService
 from corral.maintenance import maintenance_loop
 from corral.store import upgrade
 from corral.store.models import AuditLog
+from corral_reference.contracts import default_registry
 from dlq.dlq_peers import DeadJobs
 
 HOUR_MS = 3_600_000

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from corral.contracts import EnqueueOptions, default_registry
+from corral.contracts import EnqueueOptions
 from corral.engine import Engine
 from corral.errors import BatchValidationError, EnqueueError, PayloadValidationError, UnknownJobError
 from corral.producer import BulkItem
+from corral_reference.contracts import default_registry
 
 from support import make_registry
 

@@ -18,11 +18,13 @@ import inspect
 import random
 import typing
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from corral.contracts.base import JobContract, JobType, QueueConfig, Registry, Retention
 from corral.errors import ConfigurationError
 from corral.handlers import Handler, HandlerSet
+from corral.store.migrate import AppMigrations
 
 if TYPE_CHECKING:
     from corral.producer import BulkItem, Producer
@@ -55,6 +57,12 @@ class Corral:
         self._handlers: dict[str, Handler] = {}
         self._worker_setups: list[WorkerSetup] = []
         self.demo_traffic: DemoTraffic | None = None
+        self.migrations: list[AppMigrations] = []
+
+    def add_migrations(self, versions: Path, version_table: str) -> None:
+        """Declare the app's own tables: Alembic revisions in `versions`, recorded in `version_table`; every command
+        that migrates the SQL store runs them after the platform's."""
+        self.migrations.append(AppMigrations(versions, version_table))
 
     def add_queue(self, config: QueueConfig) -> None:
         """Declare a queue (attempts, backoff, concurrency, timeout, rate limit, retention)."""
@@ -102,6 +110,7 @@ class Corral:
         self._worker_setups.extend(other._worker_setups)
         if self.demo_traffic is None:
             self.demo_traffic = other.demo_traffic
+        self.migrations.extend(found for found in other.migrations if found not in self.migrations)
 
     def handlers(self, services: WorkerServices) -> HandlerSet:
         """Every handler of the app for one worker process."""

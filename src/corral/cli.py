@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from corral.app import Corral
     from corral.producer import Producer
 
-from corral.connection import redis_client
 from corral.errors import ContractError, CorralError, EnqueueError, PayloadValidationError
 from corral.keys import Keys
 from corral.server import redact_url
@@ -69,11 +68,21 @@ def _options(
             "--app", metavar="MODULE:ATTR", help="Your application (default: CORRAL_APP, else the reference catalogue)"
         ),
     ] = None,
+    actor: Annotated[
+        str | None,
+        typer.Option(
+            "--actor", metavar="NAME", help="Who acts, in the audit log (default: CORRAL_ACTOR, else cli:<os user>)"
+        ),
+    ] = None,
 ) -> None:
     """Corral: typed job queues on the BullMQ engine, with a dead-letter queue and an owner console."""
     if app_spec:
         # Every settings object this command builds, and every process it starts, serves this application.
         os.environ["CORRAL_APP"] = app_spec
+    if actor:
+        from corral.cli_services import ACTOR_ENV
+
+        os.environ[ACTOR_ENV] = actor
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -223,33 +232,24 @@ def enqueue(
 
 
 async def _enqueue(settings: Settings, name: str, payload: Any, options: Any) -> str:
+    """Enqueue as an operator action, audited like the API's `jobs.enqueue`."""
+    from corral.cli_services import actor, cli_services
 
-    async with _producer(settings) as producer:
-        job_id: str = await producer.enqueue(name, payload, options)
+    async with cli_services(settings) as services:
+        queue = services.registry.job(name).queue
+        async with services.events.action(actor(), "jobs.enqueue", f"queue:{queue}", {"name": name}) as note:
+            job_id = await services.queues.enqueue(name, payload, options)
+            note.resource, note.affected = f"job:{queue}/{job_id}", 1
         return job_id
 
 
 @asynccontextmanager
 async def _producer(settings: Settings) -> AsyncIterator[Producer]:
     """The application's producer on the configured server that also publishes `job.queued` realtime events."""
+    from corral.cli_services import cli_services
 
-    from corral.connection import resolve_redis_url
-    from corral.engine import Engine
-    from corral.keys import Keys
-    from corral.producer import Producer
-    from corral.realtime.observer import queued_event_hooks
-
-    url = resolve_redis_url(settings)
-    keys = Keys(settings.key_prefix)
-    engine = Engine(url, keys)
-    redis = redis_client(url)
-    hooks, publisher = queued_event_hooks(redis, keys, settings)
-    try:
-        yield Producer(engine, _application(settings).registry, hooks)
-    finally:
-        await publisher.close()
-        await engine.close()
-        await redis.aclose()
+    async with cli_services(settings, migrate=False) as services:
+        yield services.producer
 
 
 @app.command()
@@ -268,7 +268,7 @@ def queues(
         bullmq = {"prefix": Keys(settings.key_prefix).bullmq_prefix, "queues": list(rows)}
         out.print_json(data={"queues": rows, "dlq": dlq_size, "bullmq": bullmq})
         return
-    from corral.engine import JOB_STATES
+    from corral.jobs import JOB_STATES
 
     table = Table(title="Corral queues")
     table.add_column("queue", no_wrap=True)
@@ -281,22 +281,11 @@ def queues(
 
 
 async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int]:
+    from corral.cli_services import cli_services
 
-    from corral.connection import resolve_redis_url
-    from corral.dlq.store import DeadLetterStore
-    from corral.engine import Engine
-    from corral.keys import Keys
-
-    url = resolve_redis_url(settings)
-    keys = Keys(settings.key_prefix)
-    engine = Engine(url, keys)
-    redis = redis_client(url)
-    try:
-        rows = {queue: await engine.counts(queue) for queue in _application(settings).registry.work_queues}
-        return rows, await DeadLetterStore(redis, keys).count()
-    finally:
-        await engine.close()
-        await redis.aclose()
+    async with cli_services(settings, migrate=False) as services:
+        rows = {queue: await services.engine.counts(queue) for queue in services.registry.work_queues}
+        return rows, await services.dlq_store.count()
 
 
 @app.command()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -18,11 +17,13 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from corral.connection import redis_client
+from corral.cli_services import actor, cli_services
 from corral.dlq.bulk import TaskKind, TaskState
 from corral.dlq.query import Cursor, DlqFilter
+from corral.dlq.replay import ReplayResult
 from corral.dlq.service import DlqService
 from corral.errors import CorralError, PayloadValidationError
+from corral.services import Services
 from corral.settings import Settings
 
 dlq_app = typer.Typer(help="Search, inspect, replay and clear the dead-letter queue.", no_args_is_help=True)
@@ -49,11 +50,7 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
 Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")]
 
 
-def _actor() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
-def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
+def _run(data_dir: Path | None, action: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
     from corral.cli import _settings
 
     settings = _settings(data_dir=data_dir)
@@ -70,24 +67,9 @@ def _run(data_dir: Path | None, action: Callable[[DlqService], Coroutine[Any, An
         raise typer.Exit(1) from None
 
 
-async def _with_service(settings: Settings, action: Callable[[DlqService], Coroutine[Any, Any, T]]) -> T:
-
-    from corral.app import load_app
-    from corral.connection import resolve_redis_url
-    from corral.engine import Engine
-    from corral.keys import Keys
-
-    url = resolve_redis_url(settings)
-    keys = Keys(settings.key_prefix)
-    redis = redis_client(url)
-    engine = Engine(url, keys)
-    service = DlqService(redis, keys, engine, load_app(settings.app).registry, bulk_rate=settings.dlq_bulk_rate)
-    try:
-        return await action(service)
-    finally:
-        await service.close()
-        await engine.close()
-        await redis.aclose()
+async def _with_service(settings: Settings, action: Callable[[Services], Coroutine[Any, Any, T]]) -> T:
+    async with cli_services(settings) as services:
+        return await action(services)
 
 
 def _filter(
@@ -134,7 +116,7 @@ def list_entries(
 ) -> None:
     """List entries newest first, filtered and searched from the DLQ's indexes; prints the next cursor."""
     flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
-    page = _run(data_dir, lambda dlq: dlq.query.page(flt, Cursor.parse(cursor) if cursor else None, limit))
+    page = _run(data_dir, lambda s: s.dlq.query.page(flt, Cursor.parse(cursor) if cursor else None, limit))
     if as_json:
         out.print_json(data={**asdict(page), "items": [asdict(item) for item in page.items]})
         return
@@ -160,7 +142,7 @@ def list_entries(
 @dlq_app.command("show")
 def show(entry_id: str, data_dir: DataDir = None) -> None:
     """Everything stored of one entry, with its replay history, as JSON."""
-    entry = _run(data_dir, lambda dlq: dlq.entry(entry_id))
+    entry = _run(data_dir, lambda s: s.dlq.entry(entry_id))
     out.print_json(data=asdict(entry))
 
 
@@ -176,7 +158,16 @@ def replay(
         from corral.cli import _read_data
 
         edited = _read_data(payload)
-    result = _run(data_dir, lambda dlq: dlq.replay(entry_id, _actor(), edited))
+
+    async def run(s: Services) -> ReplayResult:
+        who = actor()
+        async with s.events.action(who, "dlq.replay", f"dlq:{entry_id}", {"edited": edited is not None}) as note:
+            result = await s.dlq.replay(entry_id, who, edited)
+            note.params.update(job_id=result.job_id, replay=result.number, diff=result.diff)
+            note.affected = 1
+        return result
+
+    result = _run(data_dir, run)
     out.print(f"replay {result.number} of entry {entry_id}: job {result.job_id} on {result.queue}", highlight=False)
     for field_name, change in result.diff.items():
         out.print(f"  {field_name}: {change['from']!r} -> {change['to']!r}", highlight=False)
@@ -185,7 +176,14 @@ def replay(
 @dlq_app.command("delete")
 def delete(entry_ids: Annotated[list[str], typer.Argument(help="Entry ids")], data_dir: DataDir = None) -> None:
     """Delete entries by id."""
-    deleted = _run(data_dir, lambda dlq: dlq.delete(entry_ids))
+
+    async def run(s: Services) -> list[str]:
+        async with s.events.action(actor(), "dlq.delete", "dlq", {"ids": entry_ids[:100]}) as note:
+            gone = await s.dlq.delete(entry_ids)
+            note.affected = len(gone)
+        return gone
+
+    deleted = _run(data_dir, run)
     missing = sorted(set(entry_ids) - set(deleted))
     out.print(f"deleted {len(deleted)} entr{'y' if len(deleted) == 1 else 'ies'}", highlight=False)
     if missing:
@@ -194,6 +192,7 @@ def delete(entry_ids: Annotated[list[str], typer.Argument(help="Entry ids")], da
 
 
 def _bulk(
+    action: str,
     kind: TaskKind,
     flt: DlqFilter,
     rate: int | None,
@@ -202,7 +201,8 @@ def _bulk(
     data_dir: Path | None,
     announce: str | None = None,
 ) -> None:
-    async def run(dlq: DlqService) -> TaskState | None:
+    async def run(s: Services) -> TaskState | None:
+        dlq = s.dlq
         preview = await dlq.tasks.preview(flt)
         out.print(
             f"{preview.count} entr{'y' if preview.count == 1 else 'ies'} of queue(s) "
@@ -218,8 +218,14 @@ def _bulk(
                 raise typer.Exit(1)
         elif not yes and not typer.confirm("Go ahead?"):
             raise typer.Exit(1)
-        state = await dlq.tasks.start(kind, flt, _actor(), rate, announce)
-        return await _follow(dlq, state)
+        who = actor()
+        async with s.events.action(who, action, "dlq", flt.as_params()) as note:
+            state = await dlq.tasks.start(kind, flt, who, rate, announce)
+            note.params["task"] = state.id
+            final = await _follow(dlq, state)
+            note.params["status"] = final.status
+            note.affected = final.succeeded
+        return final
 
     final = _run(data_dir, run)
     if final is not None:
@@ -266,7 +272,7 @@ def replay_all(
 ) -> None:
     """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels."""
     flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
-    _bulk("replay", flt, rate, yes, None, data_dir)
+    _bulk("dlq.bulk_replay", "replay", flt, rate, yes, None, data_dir)
 
 
 @dlq_app.command("delete-all")
@@ -288,7 +294,7 @@ def delete_all(
     if phrase is not None and phrase != DELETE_PHRASE:
         err.print(f"[red]error:[/red] --phrase must be {DELETE_PHRASE!r}; nothing was done")
         raise typer.Exit(1)
-    _bulk("delete", flt, None, phrase is not None, DELETE_PHRASE, data_dir)
+    _bulk("dlq.bulk_delete", "delete", flt, None, phrase is not None, DELETE_PHRASE, data_dir)
 
 
 @dlq_app.command("clear")
@@ -305,7 +311,7 @@ def clear(
     if phrase is not None and phrase != CLEAR_PHRASE:
         err.print(f"[red]error:[/red] --phrase must be {CLEAR_PHRASE!r}; nothing was done")
         raise typer.Exit(1)
-    _bulk("delete", flt, None, phrase is not None, CLEAR_PHRASE, data_dir, announce="dlq.cleared")
+    _bulk("dlq.clear", "delete", flt, None, phrase is not None, CLEAR_PHRASE, data_dir, announce="dlq.cleared")
 
 
 @dlq_app.command("stats")
@@ -315,7 +321,7 @@ def stats(
     data_dir: DataDir = None,
 ) -> None:
     """Totals, counts by queue, job name and replay status, the top error fingerprints and the success rate."""
-    found = _run(data_dir, lambda dlq: dlq.analytics.summary(top))
+    found = _run(data_dir, lambda s: s.dlq.analytics.summary(top))
     if as_json:
         out.print_json(data=asdict(found))
         return
@@ -346,7 +352,7 @@ def trends(
     data_dir: DataDir = None,
 ) -> None:
     """Entries per hour over a window, the peak hour and the average."""
-    found = _run(data_dir, lambda dlq: dlq.analytics.trend(window))
+    found = _run(data_dir, lambda s: s.dlq.analytics.trend(window))
     if as_json:
         out.print_json(data=asdict(found))
         return
@@ -377,9 +383,10 @@ def export(
         raise typer.Exit(2)
     flt = _filter(queue, name, fingerprint, status, None, error, field, search, since_hours)
 
-    async def write(dlq: DlqService) -> int:
+    async def write(s: Services) -> int:
         from corral.dlq.export import export_lines
 
+        dlq = s.dlq
         dlq.query.validate(flt)
         written = 0
         with output.open("w", encoding="utf-8", newline="") as handle:
@@ -395,7 +402,7 @@ def export(
 @dlq_app.command("tasks")
 def tasks(as_json: AsJson = False, data_dir: DataDir = None) -> None:
     """Bulk tasks, newest first, with their progress."""
-    found = _run(data_dir, lambda dlq: dlq.tasks.recent(20))
+    found = _run(data_dir, lambda s: s.dlq.tasks.recent(20))
     if as_json:
         out.print_json(data=[asdict(state) for state in found])
         return
@@ -413,5 +420,12 @@ def tasks(as_json: AsJson = False, data_dir: DataDir = None) -> None:
 @dlq_app.command("cancel")
 def cancel(task_id: str, data_dir: DataDir = None) -> None:
     """Stop a bulk task after its current batch."""
-    state = _run(data_dir, lambda dlq: dlq.tasks.cancel(task_id))
+
+    async def run(s: Services) -> TaskState:
+        async with s.events.action(actor(), "dlq.task_cancel", f"dlq-task:{task_id}") as note:
+            found = await s.dlq.tasks.cancel(task_id)
+            note.affected = 1
+        return found
+
+    state = _run(data_dir, run)
     out.print(f"task {state.id}: {state.status}", highlight=False)

@@ -18,7 +18,6 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from corral.connection import redis_client
 from corral.errors import CorralError
 from corral.settings import Settings
 
@@ -50,22 +49,10 @@ def _run(data_dir: Path | None, read: Callable[[Any], Awaitable[T]]) -> T:
     settings = _settings(data_dir)
 
     async def main() -> T:
+        from corral.cli_services import cli_services
 
-        from corral.app import load_app
-        from corral.connection import resolve_redis_url
-        from corral.engine import Engine
-        from corral.keys import Keys
-        from corral.monitoring import Monitoring
-
-        url = resolve_redis_url(settings)
-        keys = Keys(settings.key_prefix)
-        redis = redis_client(url)
-        engine = Engine(url, keys)
-        try:
-            return await read(Monitoring.build(settings, redis, keys, engine, load_app(settings.app).registry))
-        finally:
-            await engine.close()
-            await redis.aclose()
+        async with cli_services(settings, migrate=False) as services:
+            return await read(services.monitoring)
 
     try:
         return asyncio.run(main())
@@ -81,7 +68,7 @@ def _print_json(value: Any) -> None:
 @monitoring_app.command()
 def stats(data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Job counts of every queue in every state, and the DLQ size (fresh, not cached)."""
-    from corral.engine import JOB_STATES
+    from corral.jobs import JOB_STATES
 
     result = _run(data_dir, lambda m: m.stats.collect())
     if as_json:

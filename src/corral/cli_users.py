@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from corral.errors import CorralError
+from corral.cli_services import actor, cli_services, cli_store_services
+from corral.errors import ConfigurationError, CorralError
 from corral.security.permissions import Role
 from corral.security.users import Account, UserService
+from corral.services import StoreServices
 from corral.settings import Settings
 
 users_app = typer.Typer(
@@ -31,19 +33,35 @@ DataDir = Annotated[
 ]
 
 
-def _run(settings: Settings, action: Callable[[UserService], Coroutine[Any, Any, T]]) -> T:
-    from corral.store import Database, upgrade
-
+def _run(settings: Settings, action: Callable[[StoreServices], Coroutine[Any, Any, T]]) -> T:
     try:
-        upgrade(settings.resolved_database_url)
-        database = Database(settings.resolved_database_url)
-        try:
-            return asyncio.run(action(UserService(database)))
-        finally:
-            database.dispose()
+        return asyncio.run(_with_store(settings, action))
     except CorralError as exc:
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
         raise typer.Exit(2) from None
+
+
+async def _with_store(settings: Settings, action: Callable[[StoreServices], Coroutine[Any, Any, T]]) -> T:
+    async with cli_store_services(settings) as services:
+        return await action(services)
+
+
+def _act(
+    settings: Settings,
+    name: str,
+    email: str,
+    params: dict[str, Any],
+    change: Callable[[UserService], Coroutine[Any, Any, Account]],
+) -> Account:
+    """Run one account change as an operator action (audited with the command's actor); returns the account."""
+
+    async def run(services: StoreServices) -> Account:
+        async with services.events.action(actor(), name, f"user:{email}", params) as note:
+            account = await change(services.users)
+            note.affected = 1
+        return account
+
+    return _run(settings, run)
 
 
 def _settings(data_dir: Path | None) -> Settings:
@@ -73,14 +91,20 @@ def create(
     """Create an account; asks for the password (at least 12 characters), or reads it from stdin."""
     settings = _settings(data_dir)
     password = _read_password(password_stdin)
-    account = _run(settings, lambda users: users.create(email, role, password))
+    account = _act(
+        settings,
+        "users.create",
+        email,
+        {"email": email, "role": role.value},
+        lambda users: users.create(email, role, password),
+    )
     out.print(f"created {account.role.value} {account.email} (id {account.id})", highlight=False)
 
 
 @users_app.command("list")
 def list_accounts(data_dir: DataDir = None) -> None:
     """List every account with its role and state."""
-    accounts: list[Account] = _run(_settings(data_dir), lambda users: users.list())
+    accounts: list[Account] = _run(_settings(data_dir), lambda services: services.users.list())
     table = Table(title="Corral accounts")
     for column in ("id", "email", "role", "state", "created", "last sign-in"):
         table.add_column(column, no_wrap=True)
@@ -103,7 +127,7 @@ def disable(
 ) -> None:
     """Disable an account: it can no longer sign in, its sessions end and its tokens stop working."""
     settings = _settings(data_dir)
-    account = _run(settings, lambda users: users.disable(email))
+    account = _act(settings, "users.disable", email, {"email": email}, lambda users: users.disable(email))
     asyncio.run(_forget_access(settings, account.id))
     out.print(f"disabled {account.email}", highlight=False)
 
@@ -113,26 +137,15 @@ async def _forget_access(settings: Settings, user_id: int) -> None:
     Corral's server is reachable."""
     from redis.exceptions import RedisError
 
-    from corral.connection import redis_client, resolve_redis_url
-    from corral.keys import Keys
-    from corral.security.sessions import SessionStore
-    from corral.security.tokens import TokenCache, TokenService
-    from corral.store import Database
-
     try:
-        url = resolve_redis_url(settings)
-    except CorralError:
+        async with cli_services(settings) as services:
+            await services.sessions.end_all(user_id)
+            await services.tokens.forget_account(user_id)
+    except ConfigurationError:
         return  # no server: nothing is cached, and sessions are refused once the account is read as disabled
-    redis, keys, database = redis_client(url), Keys(settings.key_prefix), Database(settings.resolved_database_url)
-    try:
-        await SessionStore(redis, keys, settings.session_ttl_seconds).end_all(user_id)
-        await TokenService(database, TokenCache(redis, keys)).forget_account(user_id)
     except (OSError, RedisError) as exc:
         reason = escape(str(exc))
         err.print(f"[yellow]warning:[/yellow] could not reach Redis to end sessions: {reason}", highlight=False)
-    finally:
-        await redis.aclose()
-        database.dispose()
 
 
 @users_app.command("set-password")
@@ -144,7 +157,9 @@ def set_password(
     """Set a new password for an account (at least 12 characters); its sessions end and its cached tokens drop."""
     settings = _settings(data_dir)
     password = _read_password(password_stdin)
-    account = _run(settings, lambda users: users.set_password(email, password))
+    account = _act(
+        settings, "users.set_password", email, {"email": email}, lambda users: users.set_password(email, password)
+    )
     asyncio.run(_forget_access(settings, account.id))
     out.print(f"password changed for {account.email}; its sessions were ended", highlight=False)
 
@@ -157,6 +172,12 @@ def set_role(
 ) -> None:
     """Give an account another role; its sessions end and its cached tokens drop. The last owner keeps hers."""
     settings = _settings(data_dir)
-    account = _run(settings, lambda users: users.set_role(email, role))
+    account = _act(
+        settings,
+        "users.set_role",
+        email,
+        {"email": email, "role": role.value},
+        lambda users: users.set_role(email, role),
+    )
     asyncio.run(_forget_access(settings, account.id))
     out.print(f"{account.email} is now {account.role.value}; its sessions were ended", highlight=False)

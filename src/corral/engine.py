@@ -16,18 +16,19 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from bullmq import Job, Queue, Worker
 from bullmq.custom_errors import UnrecoverableError, WaitingChildrenError
 from bullmq.flow_producer import MinimalQueue
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
-from corral.dlq.store import DeadLetterStore
 from corral.errors import ConflictError, EnqueueError, JobFailure, NotFoundError, UnrecoverableJobError
+from corral.jobs import JOB_STATES
 from corral.keys import Keys
 
 logger = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ BACKOFF_TYPE = "exponential"
 LEGACY_BACKOFF_TYPE = "corral-exponential"
 MAX_DELAY_MS = 365 * 86_400_000
 MAX_PRIORITY = 2_097_152
-JOB_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
 
 
 CONNECT_TIMEOUT_SECONDS = 5.0
@@ -202,8 +202,8 @@ class Engine:
 
     async def counts(self, queue: str) -> dict[str, int]:
         """Number of jobs in every state of one queue."""
-        raw = await self._queue(queue).getJobCounts(*JOB_STATES)
-        return {state: int(raw.get(state, 0)) for state in JOB_STATES}
+        raw = await self._queue(queue).getJobCounts(*(state.value for state in JOB_STATES))
+        return {state.value: int(raw.get(state.value, 0)) for state in JOB_STATES}
 
     async def get_job(self, queue: str, job_id: str) -> JobRecord | None:
         """One job with its state, or None when it does not exist (any more).
@@ -583,6 +583,13 @@ def _is_final(job: Job, err: BaseException) -> bool:
     )
 
 
+class DeadLetterSink(Protocol):
+    """Where a job's final failure is recorded, in the same MULTI/EXEC as its move to failed (the DLQ store)."""
+
+    async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
+        """Queue the capture of one failed job on `pipe`."""
+
+
 class QueueConsumer:
     """Consumes one queue with a bullmq Worker and routes dead jobs to the DLQ atomically."""
 
@@ -593,7 +600,7 @@ class QueueConsumer:
         redis: Redis,
         keys: Keys,
         config: QueueConfig,
-        dlq: DeadLetterStore,
+        dlq: DeadLetterSink,
         process: ProcessFn,
         on_failure: FailureFn,
         on_stalled: StalledFn,

@@ -10,6 +10,15 @@ CorralError
 │   ├── PayloadValidationError
 │   └── BatchValidationError
 ├── EnqueueError
+├── NotFoundError
+├── ConflictError
+│   └── ReplayLimitError
+├── InvalidRequestError
+├── AuthenticationError
+├── PermissionDeniedError
+├── CsrfError
+├── RateLimitedError
+├── ConfirmationRequiredError
 └── JobFailure
     ├── UnrecoverableJobError
     │   ├── ContractViolationError

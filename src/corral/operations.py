@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from corral.errors import AuthenticationError, CorralError, PermissionDeniedError
+from corral.errors import AuthenticationError, PermissionDeniedError
 
 logger = logging.getLogger(__name__)
 
@@ -81,7 +81,13 @@ class OperatorEvents:
 
     @asynccontextmanager
     async def action(
-        self, actor: str, action: str, resource: str, params: dict[str, Any] | None = None
+        self,
+        actor: str,
+        action: str,
+        resource: str,
+        params: dict[str, Any] | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
     ) -> AsyncIterator[ActionNote]:
         """Run the body as one action; its event is emitted whether it succeeds or fails."""
         note = ActionNote(resource, dict(params or {}))
@@ -91,9 +97,6 @@ class OperatorEvents:
             yield note
         except (AuthenticationError, PermissionDeniedError):
             result = "denied"
-            raise
-        except CorralError as exc:
-            result = f"error {type(exc).__name__}"
             raise
         except BaseException as exc:
             result = f"error {type(exc).__name__}"
@@ -109,6 +112,8 @@ class OperatorEvents:
                     result=result,
                     duration_ms=int((time.perf_counter() - started) * 1000),
                     source=self.source,
+                    ip=ip,
+                    user_agent=user_agent,
                 )
             )
 
@@ -135,11 +140,41 @@ def audit_subscriber(record: Callable[[Any], Awaitable[None]]) -> Subscriber:
     return write
 
 
+# Actions on these resources change what monitoring shows (counts, backlog, DLQ size).
+QUEUE_ACTIONS = ("queues.", "jobs.", "dlq.")
+
+
 def cache_subscriber(invalidate: Callable[[], Awaitable[None]]) -> Subscriber:
-    """A subscriber that drops cached stats, metrics and health after any action that may have changed them."""
+    """A subscriber that drops cached stats, metrics and health after an action on queues, jobs or the DLQ."""
 
     async def drop(event: OperatorEvent) -> None:
-        if event.result == "ok":
+        if event.result == "ok" and event.action.startswith(QUEUE_ACTIONS):
             await invalidate()
 
     return drop
+
+
+def realtime_subscriber(publish: Callable[[Any], Awaitable[Any]]) -> Subscriber:
+    """A subscriber that announces queue pauses, resumes and purges on the realtime bus (`EventBus.publish`).
+
+    The DLQ service announces its own `dlq.*` events, with the entries they concern; they are not repeated here.
+    """
+    from corral.realtime.events import EventDraft, EventType, Severity
+
+    async def announce(event: OperatorEvent) -> None:
+        if event.result != "ok" or not event.resource.startswith("queue:"):
+            return
+        queue = event.resource.removeprefix("queue:")
+        draft = None
+        if event.action == "queues.pause":
+            draft = EventDraft(EventType.QUEUE_PAUSED, queue=queue, severity=Severity.WARNING)
+        elif event.action == "queues.resume":
+            draft = EventDraft(EventType.QUEUE_RESUMED, queue=queue)
+        elif event.action == "queues.purge" and event.params.get("stage") == "confirmed":
+            draft = EventDraft(
+                EventType.QUEUE_PURGED, queue, severity=Severity.WARNING, data={"removed": event.affected}
+            )
+        if draft is not None:
+            await publish(draft)
+
+    return announce

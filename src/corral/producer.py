@@ -20,7 +20,6 @@ from corral.errors import (
     UnknownJobError,
 )
 from corral.hooks import HookBus, JobEvent, JobEventKind
-from corral.typed_producer import CatalogueProducerMixin
 
 NO_OPTIONS = EnqueueOptions()
 MAX_BULK = 10_000
@@ -47,7 +46,7 @@ def encode_payload(job_type: JobType, payload: Any) -> dict[str, Any]:
     return data
 
 
-class Producer(CatalogueProducerMixin):
+class Producer:
     """Enqueues jobs of registered types; nothing reaches Redis unless its payload is valid."""
 
     def __init__(self, engine: Engine, registry: Registry, hooks: HookBus | None = None) -> None:

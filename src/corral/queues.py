@@ -7,11 +7,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from corral.contracts.base import EnqueueOptions, QueueConfig, Registry
-from corral.engine import JOB_STATES, Engine, JobRecord
+from corral.engine import Engine, JobRecord
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
+from corral.jobs import JOB_STATES
 from corral.producer import Producer
 
-LISTABLE_STATES = ("waiting", "active", "completed", "failed", "delayed", "prioritized", "paused", "waiting-children")
+LISTABLE_STATES = JOB_STATES
 CLEANABLE_STATES = ("completed", "failed")
 SEARCH_WINDOW = 5_000
 SEARCH_CHUNK = 500

@@ -75,31 +75,8 @@ class Settings(BaseSettings):
         default=2_097_152, ge=1_024, le=1_073_741_824, description="largest request body read, before authentication"
     )
 
-    # Mail (email.send, email.otp): empty URL writes Maildir messages to <data_dir>/outbox;
-    # smtp://user:pass@host:587 uses STARTTLS, smtps://... implicit TLS, smtp+plain://... neither (tests only).
-    mail_url: SecretStr = SecretStr("")
-    mail_from: str = "Corral <corral@localhost>"
-    mail_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
-    otp_max_attempts: int = Field(default=5, ge=1, le=20)
-    mail_render_timeout_seconds: float = Field(
-        default=5.0, gt=0, le=300, description="a mail template's rendering is stopped past this"
-    )
-
-    # AI provider (ai.*): empty URL uses the local deterministic provider; else an OpenAI-compatible base URL.
-    ai_url: str = ""
-    ai_api_key: SecretStr = SecretStr("")
-    ai_model: str = "gpt-4o-mini"
-    ai_timeout_seconds: float = Field(default=30.0, gt=0, le=600)
-    ai_max_retries: int = Field(default=3, ge=0, le=10)
-
-    # Search (search.*): empty URL uses SQLite FTS5 in <data_dir>/search.db; a postgresql:// URL uses PostgreSQL.
-    search_url: str = ""
-
-    # Plugins and webhooks (plugin.*)
-    plugin_memory_mb: int = Field(default=512, ge=16, le=65_536)
+    # Outbound HTTP of the platform (alert webhooks) and of applications (their webhooks).
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
-    webhook_allow_private: bool = Field(default=False, description="allow webhooks to loopback/private addresses")
-    webhook_secrets: dict[str, SecretStr] = Field(default_factory=dict, description="secretRef -> signing secret")
 
     # Monitoring: metrics recording, caches, worker heartbeats, health thresholds, alerts, Prometheus.
     metrics_flush_seconds: float = Field(default=1.0, gt=0, le=60, description="how often workers write metrics")

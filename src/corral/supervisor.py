@@ -103,11 +103,12 @@ def api_pool(settings: Settings, redis_url: str, count: int) -> ProcessPool:
 
 def prepare_database(settings: Settings) -> str | None:
     """Migrate the SQL store and create the first owner if there is none; returns a generated password or None."""
+    from corral.app import load_app
     from corral.security.users import UserService
     from corral.store import Database, upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.resolved_database_url)
+    upgrade(settings.resolved_database_url, apps=load_app(settings.app).migrations)
     database = Database(settings.resolved_database_url)
     try:
         users = UserService(database)

@@ -39,6 +39,10 @@ class WorkerServices:
             self.on_close(lambda: asyncio.to_thread(database.dispose))
         return self._database
 
+    def share_database(self, database: Database) -> None:
+        """Use the process's SQL store (owned, and disposed, by whoever built it) instead of building one."""
+        self._database = database
+
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer` when the worker process shuts down."""
         self._closers.append(closer)

@@ -7,11 +7,12 @@ import os
 import sys
 import time
 
-from corral.contracts import EnqueueOptions, default_registry
+from corral.contracts import EnqueueOptions
 from corral.engine import Engine
 from corral.producer import Producer
 from corral.security.audit import AuditTrail
 from corral.store import Database
+from corral_reference.contracts import default_registry
 
 from support import eventually, prefixed_keys
 

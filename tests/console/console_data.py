@@ -9,12 +9,12 @@ import httpx
 from redis.asyncio import Redis
 
 from console.console_peers import LoopThread, start_worker, stop_worker
-from corral.contracts.catalogue import default_registry
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.errors import UnrecoverableJobError
 from corral.handlers import JobContext
 from corral.settings import Settings
+from corral_reference.contracts import default_registry
 from dlq.dlq_peers import DeadJobs
 
 from support import prefixed_keys

@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 
 from console.console_data import email, enqueue
 from console.console_peers import LoopThread
-from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
 from corral.handlers import JobContext
 from corral.hooks import HookBus
@@ -22,6 +21,7 @@ from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
 from corral.worker_services import WorkerServices
+from corral_reference.contracts import default_registry
 
 pytestmark = pytest.mark.browser
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from corral.contracts.catalogue import default_registry
 from corral.dlq.entry import META
 from corral.dlq.fingerprint import fingerprint, search_tokens
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.keys import Keys
+from corral_reference.contracts import default_registry
 
 from support import prefixed_keys
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from corral.contracts.catalogue import SearchRemove, default_registry
 from corral.dlq.observer import observe_dlq
 from corral.dlq.query import DlqFilter
 from corral.errors import JobFailure
 from corral.handlers import JobContext
 from corral.hooks import HookBus
 from corral.observers import worker_observers
+from corral_reference.contracts import SearchRemove, default_registry
 
 from support import eventually
 

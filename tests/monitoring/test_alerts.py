@@ -12,8 +12,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import pytest
 from pydantic import SecretStr
 
-from corral.plugins.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from corral.realtime.bus import EventBus
+from corral.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from monitoring.monitoring_peers import spawn_worker, two_queue_registry
 
 from support import eventually

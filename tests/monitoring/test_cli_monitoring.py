@@ -11,13 +11,13 @@ from redis.asyncio import Redis
 from typer.testing import CliRunner
 
 from corral.cli import app
-from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
 from corral.keys import Keys
 from corral.monitoring import Monitoring
 from corral.monitoring.workers import Heartbeat
 from corral.producer import Producer
 from corral.settings import Settings
+from corral_reference.contracts import default_registry
 
 EMAIL = {"to": ["a@example.com"], "subject": "Hello", "text": "Hi"}
 

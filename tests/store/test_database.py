@@ -18,7 +18,7 @@ from corral.settings import Settings
 from corral.store import AuditLog, Database, normalise_url, upgrade
 from corral.store.migrate import alembic_config, current_revision, head_revision, load_models
 
-STORE_TABLES = {"articles", "article_revisions", "analytics_events", "analytics_rollups", "audit_log"}
+STORE_TABLES = {"audit_log", "users", "api_tokens"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

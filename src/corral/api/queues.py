@@ -8,14 +8,11 @@ from fastapi import Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from corral.api.context import ApiServices, services
-from corral.api.monitoring import queues_changed
-from corral.api.realtime import Events
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.contracts.base import EnqueueOptions
 from corral.engine import JobRecord
 from corral.queues import LISTABLE_STATES, Impact, QueueService, QueueSummary
-from corral.realtime import EventDraft, EventType, Severity
 from corral.security.permissions import Permission
 
 router = owner_router(prefix="/owner", tags=["queues"])
@@ -33,11 +30,7 @@ Enqueuer = Annotated[Principal, require(Permission.JOBS_ENQUEUE)]
 def queue_service(request: Request) -> QueueService:
     """The queue service of this API process."""
     api: ApiServices = request.app.state.services
-    found = api.extras.get("queues")
-    if found is None:
-        found = api.extras["queues"] = QueueService(api.engine, api.registry, api.producer)
-    assert isinstance(found, QueueService)
-    return found
+    return api.queues
 
 
 Queues = Annotated[QueueService, Depends(queue_service)]
@@ -284,59 +277,49 @@ async def get_job(
 
 
 @router.post("/queues/{queue}/jobs/{job_id}/retry", name="jobs.retry", response_model=OkPublic)
-async def retry_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def retry_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Move a failed or completed job back to waiting, attempts reset."""
     await queues.retry(queue, job_id)
-    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.post("/queues/{queue}/jobs/{job_id}/promote", name="jobs.promote", response_model=OkPublic)
-async def promote_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def promote_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Run a delayed job now."""
     await queues.promote(queue, job_id)
-    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.delete("/queues/{queue}/jobs/{job_id}", name="jobs.remove", response_model=OkPublic)
-async def remove_job(queue: str, job_id: str, api: Api, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
+async def remove_job(queue: str, job_id: str, queues: Queues, note: Note, _: JobOperator) -> OkPublic:
     """Delete a job that is not active."""
     await queues.remove(queue, job_id)
-    await queues_changed(api)
     note.resource, note.affected = f"job:{queue}/{job_id}", 1
     return OkPublic()
 
 
 @router.post("/queues/{queue}/pause", name="queues.pause", response_model=OkPublic)
-async def pause_queue(queue: str, api: Api, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
+async def pause_queue(queue: str, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
     """Stop workers from taking this queue's jobs; active jobs finish."""
     await queues.pause(queue)
-    await queues_changed(api)
-    await events.publish(EventDraft(EventType.QUEUE_PAUSED, queue=queue, severity=Severity.WARNING))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
 
 @router.post("/queues/{queue}/resume", name="queues.resume", response_model=OkPublic)
-async def resume_queue(queue: str, api: Api, queues: Queues, note: Note, events: Events, _: QueueOperator) -> OkPublic:
+async def resume_queue(queue: str, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
     """Let workers take this queue's jobs again."""
     await queues.resume(queue)
-    await queues_changed(api)
-    await events.publish(EventDraft(EventType.QUEUE_RESUMED, queue=queue))
     note.resource = f"queue:{queue}"
     return OkPublic()
 
 
 @router.post("/queues/{queue}/clean", name="queues.clean", response_model=OkPublic)
-async def clean_queue(
-    queue: str, body: CleanCreate, api: Api, queues: Queues, note: Note, _: QueueOperator
-) -> OkPublic:
+async def clean_queue(queue: str, body: CleanCreate, queues: Queues, note: Note, _: QueueOperator) -> OkPublic:
     """Remove completed or failed jobs finished longer ago than `older_than_seconds`."""
     removed = await queues.clean(queue, body.state, body.older_than_seconds, body.limit)
-    await queues_changed(api)
     note.resource, note.params, note.affected = f"queue:{queue}", body.model_dump(), removed
     return OkPublic(affected=removed)
 
@@ -370,7 +353,6 @@ async def _destructive(
         )
     await api.confirmations.redeem(body.confirmation_token, body.phrase, principal.actor, action, params)
     done = await run(queue)
-    await queues_changed(api)
     note.params, note.affected = {"stage": "confirmed"}, done
     return DestructivePublic(
         status="done",
@@ -385,17 +367,12 @@ async def _destructive(
 
 @router.post("/queues/{queue}/purge", name="queues.purge", response_model=DestructivePublic)
 async def purge_queue(
-    queue: str, body: ConfirmCreate, api: Api, queues: Queues, note: Note, events: Events, principal: Destroyer
+    queue: str, body: ConfirmCreate, api: Api, queues: Queues, note: Note, principal: Destroyer
 ) -> DestructivePublic:
     """Remove every job that has not started. First call: the impact and a confirmation token; second call:
     the token and the queue's name typed as `phrase`, within 120 s."""
     impact = await queues.purge_impact(queue)
-    outcome = await _destructive("queues.purge", queue, body, api, principal, note, impact, queues.purge)
-    if outcome.status == "done":
-        await events.publish(
-            EventDraft(EventType.QUEUE_PURGED, queue, severity=Severity.WARNING, data={"removed": outcome.count})
-        )
-    return outcome
+    return await _destructive("queues.purge", queue, body, api, principal, note, impact, queues.purge)
 
 
 @router.post("/queues/{queue}/obliterate", name="queues.obliterate", response_model=DestructivePublic)
@@ -408,13 +385,12 @@ async def obliterate_queue(
 
 
 @router.post("/jobs", name="jobs.enqueue", response_model=EnqueuedPublic, status_code=201)
-async def enqueue_job(body: EnqueueCreate, api: Api, queues: Queues, note: Note, _: Enqueuer) -> EnqueuedPublic:
+async def enqueue_job(body: EnqueueCreate, queues: Queues, note: Note, _: Enqueuer) -> EnqueuedPublic:
     """Enqueue any catalogue job type; the payload is validated by its contract (422 names the fields)."""
     options = EnqueueOptions(
         delay_ms=body.delay_ms, priority=body.priority, idempotency_key=body.idempotency_key, attempts=body.attempts
     )
     job_type = queues.registry.job(body.name)
     job_id = await queues.enqueue(body.name, body.payload, options)
-    await queues_changed(api)
     note.resource, note.params, note.affected = f"job:{job_type.queue}/{job_id}", {"name": body.name}, 1
     return EnqueuedPublic(id=job_id, queue=job_type.queue, name=body.name)

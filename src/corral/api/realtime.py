@@ -44,8 +44,7 @@ Send = Callable[[str], Awaitable[None]]
 async def realtime_lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Subscribe the process's hub once at startup; stop it (closing every client) at shutdown."""
     api: ApiServices = app.state.services
-    settings = api.settings
-    bus = EventBus(api.redis, api.keys, latest_per_room=settings.realtime_latest_per_room)
+    bus = api.bus
     hub = EventHub(api.redis, api.keys, bus)
     hub.start()
     api.extras["realtime.bus"], api.extras["realtime.hub"] = bus, hub
@@ -62,13 +61,7 @@ router.lifespan_context = realtime_lifespan
 def event_bus(request: Request) -> EventBus:
     """The event bus of this API process (a FastAPI dependency), for routes that publish events."""
     api: ApiServices = request.app.state.services
-    found = api.extras.get("realtime.bus")
-    if found is None:
-        found = api.extras["realtime.bus"] = EventBus(
-            api.redis, api.keys, latest_per_room=api.settings.realtime_latest_per_room
-        )
-    assert isinstance(found, EventBus)
-    return found
+    return api.bus
 
 
 Events = Annotated[EventBus, Depends(event_bus)]

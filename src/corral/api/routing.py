@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from corral.api.errors import corral_error_response, problem, redis_error_response, validation_response
 from corral.api.security import SAFE_METHODS, Principal, Require, client_ip
 from corral.errors import ConfigurationError, CorralError
-from corral.security.audit import AuditEntry
+from corral.operations import OperatorEvent
 
 logger = logging.getLogger(__name__)
 
@@ -79,26 +79,25 @@ class CorralRoute(APIRoute):
 
 
 async def _audit(request: Request, principal: Principal, action: str, response: Response, started: float) -> None:
+    """Emit the mutation's operator event: the audit row, cache invalidation and realtime events subscribe."""
     note: AuditNote = request.state.audit
     api = request.app.state.services
     status = response.status_code
     result = "ok" if status < 400 else ("denied" if status in (401, 403) else f"error {status}")
     params = {**request.path_params, **dict(request.query_params), **note.params}
-    entry = AuditEntry(
+    event = OperatorEvent(
         actor=principal.actor,
         action=action,
         resource=note.resource or request.url.path,
         params=params,
+        affected=note.affected,
+        result=result,
+        duration_ms=int((time.perf_counter() - started) * 1000),
+        source=api.events.source,
         ip=client_ip(request, api.settings),
         user_agent=request.headers.get("user-agent"),
-        result=result,
-        affected=note.affected,
-        duration_ms=int((time.perf_counter() - started) * 1000),
     )
-    try:
-        await api.audit.record(entry)
-    except Exception:
-        logger.exception("could not write the audit row of %s by %s", action, principal.actor)
+    await api.events.emit(event)
 
 
 class FieldErrorPublic(BaseModel):

@@ -1,4 +1,4 @@
-"""Typed job contracts: the payload models, queue configs, the registry and the reference catalogue."""
+"""Typed job contracts: the payload models, queue configs and the registry."""
 
 from corral.contracts.base import (
     EnqueueOptions,
@@ -9,12 +9,8 @@ from corral.contracts.base import (
     Registry,
     Retention,
 )
-from corral.contracts.catalogue import CATALOGUE_JOBS, CATALOGUE_QUEUES, CATALOGUE_WORKERS, default_registry
 
 __all__ = [
-    "CATALOGUE_JOBS",
-    "CATALOGUE_QUEUES",
-    "CATALOGUE_WORKERS",
     "EnqueueOptions",
     "JobContract",
     "JobType",
@@ -22,5 +18,4 @@ __all__ = [
     "RateLimit",
     "Registry",
     "Retention",
-    "default_registry",
 ]

@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-REPLAY_STATUSES = ("never", "pending", "succeeded", "died")
+
+class ReplayStatus(StrEnum):
+    """What became of an entry's replays: never replayed, the last replay pending, succeeded or died again."""
+
+    NEVER = "never"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    DIED = "died"
+
+
+REPLAY_STATUSES: tuple[ReplayStatus, ...] = tuple(ReplayStatus)
+# The last replay has an outcome.
+FINISHED_REPLAY_STATUSES = frozenset({ReplayStatus.SUCCEEDED, ReplayStatus.DIED})
 # The fixed fields packed, in this order, into an entry's `meta` array by the capture script (lua/common.lua).
 META = (
     "queue",
@@ -41,7 +54,7 @@ class DeadLetterEntry:
     fingerprint: str
     reason_pattern: str
     replay_count: int = 0
-    status: str = "never"
+    status: ReplayStatus = ReplayStatus.NEVER
     replays: list[dict[str, Any]] = field(default_factory=list)
     # The same job dying again after its capture (retried from its queue): {count, at, reason} of the latest.
     died_again: dict[str, Any] | None = None
@@ -76,7 +89,7 @@ class DeadLetterEntry:
             fingerprint=str(meta.get("fingerprint", "")),
             reason_pattern=pattern,
             replay_count=count,
-            status=status or "never",
+            status=ReplayStatus(status or ReplayStatus.NEVER),
             replays=replays,
             died_again=_json_object(raw["again"]) if raw.get("again") else None,
         )

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
-from corral.engine import JOB_STATES, Engine
+from corral.engine import Engine
+from corral.jobs import JOB_STATES
 from corral.keys import Keys
 from corral.monitoring.cache import MonitoringCache
 
@@ -90,7 +91,7 @@ class StatsService:
             return QueueStats(name, paused, counts)
 
         queues, dlq_size = await asyncio.gather(asyncio.gather(*(one(name) for name in names)), self.dlq.count())
-        totals = {state: sum(q.counts.get(state, 0) for q in queues) for state in JOB_STATES}
+        totals = {state.value: sum(q.counts.get(state, 0) for q in queues) for state in JOB_STATES}
         return Stats(queues=list(queues), totals=totals, dlq=dlq_size, generated_at=int(time.time() * 1000))
 
     async def stats(self, refresh: bool = False) -> tuple[Stats, bool]:

@@ -11,7 +11,7 @@ from dataclasses import asdict
 import httpx
 
 from corral.monitoring.alerts import AlertTransition
-from corral.plugins.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from corral.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 logger = logging.getLogger(__name__)
 

@@ -5,20 +5,12 @@ from __future__ import annotations
 from corral.store.database import Database, create_store_engine, normalise_url
 from corral.store.migrate import upgrade
 from corral.store.models import (
-    AnalyticsEvent,
-    AnalyticsRollup,
-    Article,
-    ArticleRevision,
     AuditLog,
     Base,
     utcnow,
 )
 
 __all__ = [
-    "AnalyticsEvent",
-    "AnalyticsRollup",
-    "Article",
-    "ArticleRevision",
     "AuditLog",
     "Base",
     "Database",

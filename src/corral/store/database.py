@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from corral.errors import ConfigurationError
-from corral.store.models import Base
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +99,7 @@ class Database:
         with self._sessions.begin() as session:
             yield session
 
-    def insert(self, model: type[Base]) -> sqlite.Insert | postgresql.Insert:
+    def insert(self, model: type[DeclarativeBase]) -> sqlite.Insert | postgresql.Insert:
         """An INSERT for `model` in this back-end's dialect, which offers ON CONFLICT clauses."""
         if self.dialect == "postgresql":
             return postgresql.insert(model)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -30,27 +33,48 @@ def load_models() -> MetaData:
     return Base.metadata
 
 
-def alembic_config() -> Config:
-    """An Alembic config pointing at the packaged migrations; no alembic.ini is needed."""
+@dataclass(frozen=True)
+class AppMigrations:
+    """An application's own migration history: its versions directory, recorded in its own version table."""
+
+    versions: Path
+    version_table: str
+
+
+def alembic_config(app: AppMigrations | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations (or an application's); no alembic.ini is needed."""
     config = Config()
     config.set_main_option("script_location", SCRIPT_LOCATION)
+    if app is not None:
+        # The platform's environment, the application's revisions and version table: the histories never mix, so
+        # a store can serve several applications, one after another.
+        config.set_main_option("path_separator", "os")
+        config.set_main_option("version_locations", str(app.versions))
+        config.attributes["version_table"] = app.version_table
     return config
 
 
-def upgrade_engine(engine: Engine, revision: str = "head") -> None:
-    """Migrate the database behind `engine` up to `revision`, in one transaction where the back-end allows."""
+def upgrade_engine(engine: Engine, revision: str = "head", apps: Sequence[AppMigrations] = ()) -> None:
+    """Migrate the database behind `engine` up to `revision`, then each application's tables to their head, in one
+    transaction each where the back-end allows."""
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
     logger.info("SQL store at revision %s", current_revision(engine))
+    for app in apps:
+        app_config = alembic_config(app)
+        with engine.begin() as connection:
+            app_config.attributes["connection"] = connection
+            command.upgrade(app_config, "head")
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Migrate the store at `database_url` (SQLite or PostgreSQL) up to `revision`; `corral up` calls this."""
+def upgrade(database_url: str, revision: str = "head", apps: Sequence[AppMigrations] = ()) -> None:
+    """Migrate the store at `database_url` (SQLite or PostgreSQL) up to `revision`, and the tables of `apps` (an
+    application's `migrations`); `corral up` calls this."""
     engine = create_store_engine(database_url)
     try:
-        upgrade_engine(engine, revision)
+        upgrade_engine(engine, revision, apps)
     finally:
         engine.dispose()
 

@@ -1,0 +1,1 @@
+"""Security services: accounts, passwords, sessions, tokens, permissions, confirmations, audit, rate limits."""
