@@ -15,7 +15,6 @@ from redis.asyncio import Redis
 from console.console_data import email, enqueue
 from console.console_peers import Console, LoopThread, open_console
 from corral.app import load_app
-from corral.contracts.catalogue import default_registry
 from corral.engine import Engine
 from corral.errors import UnrecoverableJobError
 from corral.handlers import Handler, JobContext
@@ -27,6 +26,7 @@ from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
 from corral.worker_services import WorkerServices
+from corral_reference.contracts import default_registry
 
 pytestmark = pytest.mark.browser
 
