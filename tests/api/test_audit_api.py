@@ -107,7 +107,7 @@ def test_csv_parameters_are_json(live_api) -> None:
     response = owner.get("/owner/audit.csv", params={"action": "tokens.create"})
     # Then the params cell is JSON (not Python's repr), and reads back as the row's parameters
     row = list(csv.DictReader(io.StringIO(response.text)))[0]
-    assert json.loads(row["params"]) == {"name": 'déploi "prod"', "ttl_days": 3}
+    assert json.loads(row["params"]) == {"name": 'déploi "prod"', "ttl_days": 3, "source": "api"}
     assert "'" not in row["params"] and "None" not in row["params"]
 
 
