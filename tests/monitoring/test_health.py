@@ -97,7 +97,7 @@ async def test_error_rate_and_dlq_growth_flag_failing_jobs(
     rate = found["error_rate"]
     assert rate.severity == "critical"
     assert (rate.evidence["error_rate"], rate.evidence["failed_attempts"], rate.evidence["completed"]) == (0.5, 4, 4)
-    assert "failures" in rate.recommendation
+    assert "failure reasons" in rate.recommendation
     growth = found["dlq_growth"]
     assert growth.severity == "warning" and growth.evidence["warning_at"] == 2
     assert "replay" in growth.recommendation
