@@ -264,6 +264,8 @@ class ScheduleService:
         unknown = sorted(set(changes) - EDITABLE)
         if unknown:
             raise _invalid(unknown[0], f"not editable; editable: {', '.join(sorted(EDITABLE))}")
+        if changes.get("every_ms") is not None and changes.get("cron") is not None:
+            raise _invalid("every_ms", "give either every_ms or cron, not both")
         self._check_queue(queue)
         async with self._lock(queue, schedule_id):
             record, status, paused_at = await self._current(queue, schedule_id)
