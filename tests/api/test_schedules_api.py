@@ -152,8 +152,8 @@ def test_a_role_granted_schedules_read_may_list_but_not_change_schedules(live_ap
     # But every change is refused with 403
     body = {"id": "x", "name": "system.cleanup", "payload": CLEANUP, "every_ms": 60_000}
     assert api.viewer().post("/owner/schedules", json=body).status_code == 403
-    for path in ("/owner/schedules/system/x/pause", "/owner/schedules/system/x/resume", "/owner/schedules/system/x/run"):
-        assert api.viewer().post(path).status_code == 403
+    for action in ("pause", "resume", "run"):
+        assert api.viewer().post(f"/owner/schedules/system/x/{action}").status_code == 403
     assert api.viewer().patch("/owner/schedules/system/x", json={}).status_code == 403
     assert api.viewer().delete("/owner/schedules/system/x").status_code == 403
     assert api.owner().get("/owner/schedules").json() == []
