@@ -11,8 +11,8 @@ from corral.engine import Engine
 from corral.keys import Keys
 from corral.producer import Producer
 from corral.schedules import ScheduleDraft, ScheduleService
-
 from interop.test_node_bullmq import node, node_bullmq
+
 from support import make_registry
 
 __all__ = ["node_bullmq"]
