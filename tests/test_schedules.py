@@ -158,6 +158,10 @@ async def test_a_running_worker_gets_a_job_every_second_and_run_now_adds_one_at_
     # Then the worker runs its jobs, one after the other (each taken job makes the next one)
     await eventually(lambda: _completed_at_least(engine, 2), timeout=60)
     assert set(seen) == {9}
+    # And every run's job has the queue's attempts and backoff, the first and the ones the worker made after it
+    runs = await engine.list_jobs("work", "completed", 0, 10)
+    assert len({job.id for job in runs}) >= 2
+    assert {(job.opts["attempts"], job.opts["backoff"]["delay"]) for job in runs} == {(3, 200)}
     # When it is paused, its next run is gone and bullmq holds no scheduler for it
     await schedules.pause("work", "every-second")
     assert await Schedulers(engine).get("work", "every-second") is None
