@@ -800,12 +800,12 @@ def next_cron_run(pattern: str, tz: str | None, after_ms: int) -> int:
     if tz:
         try:
             default_repeat_strategy(after_ms, {"pattern": "* * * * *", "tz": tz})
-        except (KeyError, ValueError, OSError):
+        except Exception:  # zoneinfo raises KeyError, ValueError or OSError for names it cannot load
             reason = "unknown time zone"
             raise InvalidRequestError(f"tz: {reason} {tz!r}", [FieldError("tz", reason)]) from None
     try:
         found = default_repeat_strategy(after_ms, {"pattern": pattern, **({"tz": tz} if tz else {})})
-    except (KeyError, ValueError, TypeError, OverflowError) as exc:
+    except Exception as exc:  # croniter's errors (ValueError), and whatever else a malformed pattern makes it raise
         reason = str(exc).strip("'\"") or type(exc).__name__
         raise InvalidRequestError(f"cron: {reason}", [FieldError("cron", reason)]) from None
     if found is None:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.api.context import ApiServices
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, require
-from corral.schedules import MAX_CRON_LENGTH, Schedule, ScheduleDraft, ScheduleService
+from corral.schedules import MAX_CRON_LENGTH, SCHEDULE_ID, Schedule, ScheduleDraft, ScheduleService
 from corral.security.permissions import Permission
 
 router = owner_router(prefix="/owner", tags=["schedules"])
@@ -67,7 +67,7 @@ class ScheduleCreate(BaseModel):
     """A new schedule: its id, the job type and payload of each run, and either `every_ms` or `cron` (with `tz`)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=128, pattern=SCHEDULE_ID.pattern)
     name: str = Field(min_length=1, max_length=128)
     payload: dict[str, Any]
     every_ms: int | None = None
