@@ -397,8 +397,10 @@ def main() -> None:
 
 from corral.cli_dlq import dlq_app  # noqa: E402
 from corral.cli_monitoring import monitoring_app  # noqa: E402
+from corral.cli_schedules import schedules_app  # noqa: E402
 from corral.cli_users import users_app  # noqa: E402 - the sub-apps import this module's helpers
 
 app.add_typer(users_app, name="users")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(schedules_app, name="schedules")
