@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from corral.connection import redis_client
 from corral.contracts.base import Registry
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.service import DlqService
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
@@ -160,7 +161,7 @@ def build_services(
         engine=engine,
         producer=producer,
         dlq_store=DeadLetterStore(redis, keys, registry),
-        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate),
+        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate, brake=BrakeLimits.of(settings)),
         queues=QueueService(engine, registry, producer),
         monitoring=monitoring,
         bus=bus,

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.analytics import DlqAnalytics
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import SAMPLE_SIZE, BulkTasks, Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
@@ -29,13 +30,21 @@ MAX_IDS = 1_000
 class DlqService:
     """Everything an operator does with the dead-letter queue; publishes dlq.* and bulk.progress events."""
 
-    def __init__(self, redis: Redis, keys: Keys, engine: Engine, registry: Registry, bulk_rate: int = 500) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        engine: Engine,
+        registry: Registry,
+        bulk_rate: int = 500,
+        brake: BrakeLimits | None = None,
+    ) -> None:
         self.store = DeadLetterStore(redis, keys, registry)
         self.query = DlqQuery(redis, keys, self.store.scripts, self.store.layout, self.store.fields, self.store)
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
         self.bus = EventBus(redis, keys)
-        self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish)
+        self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish, brake=brake)
 
     async def publish(self, event_type: str, data: dict[str, Any], queue: str | None = None) -> None:
         """Publish a DLQ event; a failed publication is logged and never fails the operation."""
