@@ -73,9 +73,11 @@ class Services:
         self._closers.append(closer)
 
     def for_handlers(self) -> WorkerServices:
-        """What a worker process's handlers and observers share: these connections, producer and SQL store."""
+        """What a worker process's handlers and observers share: these connections, producer, SQL store and
+        monitoring services."""
         shared = WorkerServices(self.settings, self.redis, self.producer, self.keys)
         shared.share_database(self.database)
+        shared.provide(self.monitoring)
         return shared
 
     async def close(self) -> None:
@@ -138,8 +140,9 @@ def build_services(
     engine = Engine(redis_url, keys, connect_timeout=settings.redis_connect_timeout_seconds)
     database = Database(settings.resolved_database_url)
     producer = Producer(engine, registry)
-    monitoring = Monitoring.build(settings, redis, keys, engine, registry)
     bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
+    dlq_store = DeadLetterStore(redis, keys, registry)
+    monitoring = Monitoring.build(settings, redis, keys, engine, registry, dlq_store=dlq_store, bus=bus)
     publisher = None
     if publish_queued:
         publisher = JobEventPublisher(bus, settings.realtime_progress_interval_ms / 1000)
@@ -157,8 +160,8 @@ def build_services(
         registry=registry,
         engine=engine,
         producer=producer,
-        dlq_store=DeadLetterStore(redis, keys, registry),
-        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate),
+        dlq_store=dlq_store,
+        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate, store=dlq_store, bus=bus),
         queues=QueueService(engine, registry, producer),
         monitoring=monitoring,
         bus=bus,

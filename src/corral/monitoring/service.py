@@ -47,11 +47,21 @@ class Monitoring:
     prometheus: PrometheusExporter
 
     @classmethod
-    def build(cls, settings: Settings, redis: Redis, keys: Keys, engine: Engine, registry: Registry) -> Monitoring:
-        """Every monitoring service for one process."""
+    def build(
+        cls,
+        settings: Settings,
+        redis: Redis,
+        keys: Keys,
+        engine: Engine,
+        registry: Registry,
+        *,
+        dlq_store: DeadLetterStore | None = None,
+        bus: EventBus | None = None,
+    ) -> Monitoring:
+        """Every monitoring service for one process (on the process's DLQ store and event bus when given)."""
         cache = MonitoringCache(redis, keys)
         stats = StatsService(
-            engine, DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
+            engine, dlq_store or DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
         )
         history = MetricsHistory(redis, keys)
         workers = WorkerRegistry(redis, keys, settings.worker_lost_seconds)
@@ -70,7 +80,7 @@ class Monitoring:
             workers=workers,
             health=health,
             alerts=alerts,
-            bus=EventBus(redis, keys),
+            bus=bus or EventBus(redis, keys),
             prometheus=PrometheusExporter(redis, keys, stats, history, workers, alerts, health),
         )
 
