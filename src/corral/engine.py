@@ -112,6 +112,15 @@ def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict
 
 
 @dataclass(frozen=True)
+class FinishedSpan:
+    """The finished jobs of one state of a queue: how many, how many before a time, and the oldest one's finish."""
+
+    total: int
+    before: int
+    oldest_ms: int | None
+
+
+@dataclass(frozen=True)
 class JobRecord:
     """A snapshot of one job as stored by the engine."""
 
@@ -337,6 +346,17 @@ class Engine:
         stream = self.keys.queue(queue, "events")
         cutoff = max(int(time.time() * 1000) - older_than_ms, 0)
         return int(await redis.xtrim(stream, minid=f"{cutoff}-0", approximate=False))
+
+    async def finished_span(self, queue: str, state: str, before_ms: int, redis: Redis) -> FinishedSpan:
+        """How many `state` jobs (completed or failed) the queue keeps, how many finished before `before_ms`, and
+        when the oldest finished."""
+        key = self.keys.queue(queue, state)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({before_ms}")
+            pipe.zrange(key, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return FinishedSpan(int(total), int(before), int(oldest[0][1]) if oldest else None)
 
     async def close(self) -> None:
         """Close every queue connection."""

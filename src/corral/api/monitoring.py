@@ -35,7 +35,9 @@ def monitoring_of(api: ApiServices) -> Monitoring:
     """The monitoring services of this API process, built on first use."""
     found = api.extras.get("monitoring")
     if found is None:
-        found = api.extras["monitoring"] = Monitoring.build(api.settings, api.redis, api.keys, api.engine, api.registry)
+        found = api.extras["monitoring"] = Monitoring.build(
+            api.settings, api.redis, api.keys, api.engine, api.registry, lambda: api.database
+        )
     assert isinstance(found, Monitoring)
     return found
 
