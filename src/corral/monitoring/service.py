@@ -121,6 +121,10 @@ class Monitoring:
             webhook=webhook,
         )
 
+    def queue(self, queue: str) -> str:
+        """The queue's name if the application has it; NotFoundError otherwise."""
+        return self._queue(queue)
+
     def _queue(self, queue: str) -> str:
         if queue not in self.registry.work_queues:
             raise NotFoundError(f"no queue {queue!r}; queues: {', '.join(self.registry.work_queues)}")
