@@ -1,6 +1,7 @@
 // Audit page: the audit log newest first with filters, older/newer pages, row details and CSV export.
 
 import { api, urlFor } from "../api.js";
+import { showRetention } from "../retention.js";
 import { onRefresh, startShell } from "../shell.js";
 import { $, clear, describe, el, fmtTime, pretty, setState, truncate } from "../ui.js";
 
@@ -110,5 +111,7 @@ $("#newest").addEventListener("click", () => {
 });
 for (const name of ["since", "until"]) form.elements[name].addEventListener("change", () => syncLocation());
 
-onRefresh(() => load());
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "audit" });
+retentionBanner();
+onRefresh(() => Promise.all([load(), retentionBanner()]));
 load().catch(() => {});

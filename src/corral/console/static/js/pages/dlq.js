@@ -4,6 +4,7 @@
 
 import { api } from "../api.js";
 import { bulkByFilter } from "../bulk.js";
+import { showRetention } from "../retention.js";
 import { onRefresh, startShell } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -485,7 +486,9 @@ $("#clear-form").addEventListener("submit", async (event) => {
 // ---- start ------------------------------------------------------------------------------------------------------
 
 restore();
-onRefresh(() => Promise.all([loadEntries(), loadTasks()]));
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "dlq" });
+retentionBanner();
+onRefresh(() => Promise.all([loadEntries(), loadTasks(), retentionBanner()]));
 // The entries first: the options and tasks are fetched once the list is on screen.
 loadEntries()
   .catch(() => {})

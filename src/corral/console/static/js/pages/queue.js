@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { barChart, widthOf } from "../charts.js";
 import { schemaForm } from "../schemaform.js";
+import { showRetention } from "../retention.js";
 import { markTabs, onRefresh, startShell, wireTabs } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -441,7 +442,9 @@ $("#failures-window").addEventListener("change", () => loadFailures().catch(() =
 
 // ---- start ----------------------------------------------------------------------------------------------------
 
-onRefresh(() => Promise.all([afterChange(), loadProcessing(), loadFailures()]));
+const retentionBanner = () => showRetention($("#retention-banner"), { queue: QUEUE });
+retentionBanner();
+onRefresh(() => Promise.all([afterChange(), loadProcessing(), loadFailures(), retentionBanner()]));
 Promise.all([loadQueue(), loadJobs(), loadProcessing(), loadFailures()]).catch(() => {});
 if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 if (view.job) openJob(view.job);
