@@ -253,3 +253,7 @@ def test_retention_warnings_name_what_retention_trims_within_the_horizon(live_ap
     assert "target" in bad.text
     # And a viewer without the monitoring permission is refused
     assert api.viewer().get("/owner/retention").status_code == 403
+    # And the health report carries the same warning, among its issues and in `retention`
+    health = owner.get("/owner/health", params={"refresh": "true"}).json()
+    assert [w["rule"] for w in health["retention"]] == ["retention_audit"]
+    assert "retention_audit" in [issue["rule"] for issue in health["issues"]]

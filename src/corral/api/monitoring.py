@@ -206,13 +206,15 @@ class QueueHealthPublic(Public):
 
 
 class HealthPublic(Public):
-    """Overall and per-queue health; `cached` answers are at most 60 s old."""
+    """Overall and per-queue health, and the retention warnings (also among `issues`); `cached` answers are at most
+    60 s old."""
 
     score: int
     status: str
     queues: list[QueueHealthPublic]
     issues: list[IssuePublic]
     generated_at: int
+    retention: list[IssuePublic] = []
     cached: bool = False
 
 
