@@ -25,7 +25,7 @@ def dead(background, valkey_url) -> Iterator[DeadLetters]:
 def test_the_banner_names_what_retention_deletes_within_the_horizon(served, browser, dead) -> None:
     # Given two dead emails (their failed jobs kept 7 days, their entries 30 days), an audited action, and a
     # warning horizon of a year
-    console = open_console(served(retention_warning_hours=YEAR_HOURS), browser)
+    console = open_console(served(retention_warning_hours=YEAR_HOURS, alert_interval_seconds=0.5), browser)
     try:
         for n in range(2):
             dead.add("email.send", email(f"late{n}@example.com"), f"SMTP timeout after {n + 3} seconds")
@@ -52,6 +52,17 @@ def test_the_banner_names_what_retention_deletes_within_the_horizon(served, brow
         page = console.goto("/console/audit")
         expect(banner.locator('[data-rule="retention_audit"]')).to_contain_text("audit rows will be deleted")
         expect(banner).to_contain_text("CORRAL_AUDIT_RETENTION_DAYS")
+        # When the API's alert evaluator has run, then the Alerts page lists the DLQ's retention alert, linked to
+        # the DLQ page (not to a queue)
+        page = console.goto("/console/alerts")
+        row = page.locator('#firing-table tbody tr[data-key="retention_dlq:dlq"]')
+        for _ in range(60):
+            if row.count():
+                break
+            page.wait_for_timeout(1_000)
+            page.click("#refresh")
+        expect(row.get_by_role("link", name="dlq")).to_have_attribute("href", "/console/dlq")
+        expect(row.get_by_role("link", name="Dead-letter queue →")).to_be_visible()
         console.assert_clean()
     finally:
         console.context.close()
