@@ -44,6 +44,12 @@ MAX_PRIORITY = 2_097_152
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
+# A job's trace context (see corral.tracing), in its options, never its payload: `tm` is the option in which BullMQ's
+# own telemetry keeps a job's propagation metadata (Node BullMQ reads it as `opts.telemetry.metadata`);
+# `corralTraceLink` is Corral's own, the original job's context that a replayed job links to. Both are JSON text.
+TRACE_OPTION = "tm"
+TRACE_LINK_OPTION = "corralTraceLink"
+
 
 def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Give bullmq's own clients Corral's connection policy, before their first command.
@@ -109,6 +115,18 @@ def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict
     if options.idempotency_key is not None:
         opts["jobId"] = idempotent_job_id(name, options.idempotency_key)
     return opts
+
+
+def with_trace(opts: dict[str, Any], carrier: str | None, link: str | None = None) -> dict[str, Any]:
+    """The job options with a trace context (and a link) added; the same dict when there is neither."""
+    if carrier is None and link is None:
+        return opts
+    traced = dict(opts)
+    if carrier is not None:
+        traced[TRACE_OPTION] = carrier
+    if link is not None:
+        traced[TRACE_LINK_OPTION] = link
+    return traced
 
 
 @dataclass(frozen=True)
@@ -376,6 +394,8 @@ class RunningJob:
     attempts: int
     _job: Job
     on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
+    trace: str | None = None
+    trace_link: str | None = None
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
@@ -736,6 +756,8 @@ class QueueConsumer:
             attempt=int(job.attemptsMade) + 1,
             attempts=int(job.opts.get("attempts") or 1),
             _job=job,
+            trace=job.opts.get(TRACE_OPTION),
+            trace_link=job.opts.get(TRACE_LINK_OPTION),
         )
 
     async def _run_job(self, job: Job, _token: str) -> Any:
