@@ -9,16 +9,15 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 
+from corral.api.dlq import EntryPublic
+from corral.api.queues import JobPublic
 from corral.dlq.service import DlqService
 from corral.dlq.store import DeadLetterStore
 from corral.engine import TRACE_LINK_OPTION, TRACE_OPTION
@@ -26,20 +25,9 @@ from corral.handlers import HandlerSet, JobContext
 from corral.producer import BulkItem
 
 from support import Echo, eventually, make_registry
+from tracing_support import spans
 
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Spans the process records during the test (the SDK's provider is installed once per process)."""
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    exporter = InMemorySpanExporter()
-    processor = SimpleSpanProcessor(exporter)
-    provider.add_span_processor(processor)
-    yield exporter
-    processor.shutdown()  # the exporter stops keeping spans
+__all__ = ["spans"]
 
 
 def handlers() -> HandlerSet:
@@ -153,6 +141,11 @@ async def test_a_replay_starts_from_the_replaying_code_and_links_to_the_original
     )
     assert dict(link.attributes or {}) == {"corral.link": "replay-of"}
     assert span.attributes["corral.job.outcome"] == "completed"
+    # And the API shows the entry's trace id, and the replayed job's original trace id
+    original_id = f"{original.get_span_context().trace_id:032x}"
+    assert EntryPublic.of(entry).trace_id == original_id
+    shown = JobPublic.of(replayed_job)
+    assert shown.linked_trace_id == original_id and shown.trace_id == f"{replaying.get_span_context().trace_id:032x}"
 
 
 async def test_a_job_enqueued_outside_any_trace_carries_none(spans, start_runtime, make_producer, engine) -> None:

@@ -129,6 +129,12 @@ def with_trace(opts: dict[str, Any], carrier: str | None, link: str | None = Non
     return traced
 
 
+def trace_of(opts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The trace context a job's options carry, and the one a replayed job links to (JSON text each), if any."""
+    carrier, link = opts.get(TRACE_OPTION), opts.get(TRACE_LINK_OPTION)
+    return carrier if isinstance(carrier, str) else None, link if isinstance(link, str) else None
+
+
 @dataclass(frozen=True)
 class FinishedSpan:
     """The finished jobs of one state of a queue: how many, how many before a time, and the oldest one's finish."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +24,7 @@ except ImportError:  # the optional extra is not installed: tracing is off
 
 TRACER_NAME = "corral"
 MAX_CARRIER_CHARS = 2_048  # traceparent is 55 characters; tracestate is at most 32 entries of 256
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 
 
 def available() -> bool:
@@ -49,6 +51,12 @@ def _parse(text: Any) -> dict[str, str] | None:
     if not isinstance(carrier, dict):
         return None
     return {str(key): value for key, value in carrier.items() if isinstance(value, str)}
+
+
+def trace_id(carrier: str | None) -> str | None:
+    """The trace id (32 hex digits) of a stored trace context, to look the trace up; works without OpenTelemetry."""
+    found = _TRACEPARENT.match((_parse(carrier) or {}).get("traceparent", ""))
+    return found.group(1) if found and found.group(1) != "0" * 32 else None
 
 
 def _span_context(text: Any) -> Any:

@@ -196,7 +196,9 @@ async function openJob(id) {
     ...fact("Created", fmtTime(job.created_at)), ...fact("Started", fmtTime(job.processed_on)),
     ...fact("Finished", fmtTime(job.finished_on)), ...fact("Delay", `${job.delay_ms} ms`),
     ...(job.due_at ? fact("Due", fmtDue(job.due_at)) : []),
-    ...fact("Priority", String(job.priority)));
+    ...fact("Priority", String(job.priority)),
+    ...(job.trace_id ? fact("Trace", job.trace_id) : []),
+    ...(job.linked_trace_id ? fact("Replay of trace", job.linked_trace_id) : []));
   for (const moment of job.timeline) {
     $("#job-timeline").appendChild(el("li", {}, el("time", { text: fmtTime(moment.at) }), " ", moment.event));
   }
