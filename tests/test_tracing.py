@@ -30,11 +30,13 @@ from tracing_support import spans
 __all__ = ["spans"]
 
 
-def handlers() -> HandlerSet:
+def handlers(seen: dict[str, Any] | None = None) -> HandlerSet:
     found = HandlerSet()
 
     @found.handles("test.echo")
     async def echo(ctx: JobContext, payload: Echo) -> dict[str, Any]:
+        if seen is not None:
+            seen[ctx.job_id] = trace.get_current_span().get_span_context()
         if payload.behaviour == "fail":
             raise RuntimeError(f"provider refused value {payload.value}")
         if payload.behaviour == "fail-twice" and ctx.attempt <= 2:
@@ -54,7 +56,8 @@ async def test_a_job_enqueued_in_a_span_runs_in_a_child_span_with_its_attributes
 ) -> None:
     # Given a worker runtime, and code that enqueues a job inside its own span
     registry = make_registry()
-    await start_runtime(registry, handlers())
+    seen: dict[str, Any] = {}
+    await start_runtime(registry, handlers(seen))
     producer = make_producer(registry)
     tracer = trace.get_tracer("test")
     with tracer.start_as_current_span("checkout") as parent:
@@ -79,6 +82,8 @@ async def test_a_job_enqueued_in_a_span_runs_in_a_child_span_with_its_attributes
         "corral.job.outcome": "completed",
     }
     assert span.status.status_code == StatusCode.OK
+    # And the handler ran inside that span (its own spans and the jobs it enqueues join the trace)
+    assert seen[job_id] == span.context
     # And the jobs of the bulk enqueue continue the same trace
     for bulk_id in bulk_ids:
         [bulk_span] = await eventually(lambda bulk_id=bulk_id: _finished(spans, bulk_id))
