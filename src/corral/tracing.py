@@ -80,8 +80,8 @@ async def attempt_span(
     """Run one attempt of a job in a span: a child of the enqueuer's context (`carrier`), linked to the original
     job's trace (`link`) for a replay, with the job's name, queue, id, attempt and outcome (`completed`, `failed`,
     `cancelled`, or `waiting-children` for the `suspended` exceptions), and the error."""
-    if trace is None:
-        yield
+    if trace is None or isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        yield  # no tracer provider is configured: every span would be a no-op, so none is made
         return
     parent = propagate.extract(_parse(carrier) or {}, context=otel_context.Context())
     linked = _span_context(link)
