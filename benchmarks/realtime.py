@@ -146,6 +146,61 @@ async def run_clients(urls: list[str], count: int, token: str) -> None:
     print(json.dumps({"histogram": histogram, "connect_ms": connect_ms, "clients": results}), flush=True)
 
 
+async def run_raw_clients(url: str, count: int, prefix: str) -> None:
+    """Fan-out baseline: `count` plain Redis pub/sub subscribers (one connection each, no gateway) on the channel the
+    gateway reads, timed and checked as the WebSocket clients are; READY, then results on `stop` (stdin)."""
+    from redis.asyncio import Redis
+
+    from corral.keys import Keys
+
+    histogram: dict[int, int] = {}
+    results: list[dict[str, Any]] = []
+    stop = asyncio.Event()
+    expected: dict[int, int] = {}
+    deadline = [0.0]
+    channel = Keys(prefix).channel("owner")
+
+    async def subscriber(ready: asyncio.Event) -> None:
+        redis = Redis.from_url(url, decode_responses=True)
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        await pubsub.subscribe(channel)
+        ready.set()
+        received: dict[int, int] = {}
+        last: dict[int, int] = {}
+        disorder = 0
+        while not stop.is_set() or not _complete(received, expected):
+            if stop.is_set() and time.monotonic() > deadline[0]:
+                break
+            message = await pubsub.get_message(timeout=0.5)
+            if message is None:
+                continue
+            now = time.time()
+            for publisher, seq, sent in _EVENT.findall(message["data"]):
+                p, sq = int(publisher), int(seq)
+                received[p] = received.get(p, 0) + 1
+                if sq <= last.get(p, -1):
+                    disorder += 1
+                last[p] = sq
+                bucket = min(int((now - float(sent)) * 1000 * BUCKETS_PER_MS), MAX_BUCKET)
+                histogram[bucket] = histogram.get(bucket, 0) + 1
+        await pubsub.aclose()
+        await redis.aclose()
+        results.append({"received": received, "disorder": disorder, "closed": None})
+
+    tasks = []
+    for _ in range(count):
+        ready = asyncio.Event()
+        tasks.append(asyncio.create_task(subscriber(ready)))
+        await asyncio.wait_for(ready.wait(), 60)
+    print("READY", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    expected.update({int(k): int(v) for k, v in json.loads(line).items()})
+    deadline[0] = time.monotonic() + DRAIN_SECONDS
+    stop.set()
+    await asyncio.gather(*tasks)
+    print(json.dumps({"histogram": histogram, "connect_ms": [], "clients": results}), flush=True)
+
+
 def _complete(received: dict[int, int], expected: dict[int, int]) -> bool:
     return all(received.get(p, 0) >= n for p, n in expected.items())
 
@@ -240,7 +295,15 @@ def main() -> None:
     parser.add_argument("--api-processes", type=int, default=2)
     parser.add_argument("--publishers", type=int, default=2)
     parser.add_argument("--client-processes", type=int, default=4)
-    parser.add_argument("--role", choices=["orchestrate", "api", "publish", "clients"], default="orchestrate")
+    parser.add_argument(
+        "--no-fanout-baseline",
+        dest="fanout_baseline",
+        action="store_false",
+        help="skip the raw pub/sub fan-out phase (as many plain Redis subscribers as clients, no gateway)",
+    )
+    parser.add_argument(
+        "--role", choices=["orchestrate", "api", "publish", "clients", "raw-clients"], default="orchestrate"
+    )
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--index", type=int, default=0)
     parser.add_argument("--urls", default="")
@@ -252,6 +315,8 @@ def main() -> None:
         asyncio.run(publish(args.rate, args.duration, args.index))
     elif args.role == "clients":
         asyncio.run(run_clients(args.urls.split(","), args.clients, args.token))
+    elif args.role == "raw-clients":
+        asyncio.run(run_raw_clients(os.environ["CORRAL_REDIS_URL"], args.clients, "corral"))
     else:
         orchestrate(args)
 
@@ -287,28 +352,43 @@ def orchestrate(args: argparse.Namespace) -> None:
                 args.clients // args.client_processes + (i < args.clients % args.client_processes)
                 for i in range(args.client_processes)
             ]
-            clients = [
-                subprocess.Popen(
-                    [*me, "--role", "clients", "--clients", str(n), "--urls", urls, "--token", token],
-                    env=env,
-                    text=True,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=(logs / f"clients-{i}.log").open("w"),
-                )
-                for i, n in enumerate(shares)
-                if n
-            ]
-            procs.extend(clients)
-            for proc in clients:
-                assert proc.stdout is not None
-                line = proc.stdout.readline()
-                if line.strip() != "READY":
-                    raise RuntimeError(f"client process failed: {line!r}")
-            rss_connected = [rss_mb(p.pid) for p in apis]
-            print(f"{args.clients} clients connected to {args.api_processes} API processes", flush=True)
 
-            async def run_publishers() -> tuple[list[dict[str, Any]], dict[int, int], list[list[float]]]:
+            def run_phase(role: str) -> tuple[list[dict[str, Any]], dict[int, int], list[dict[str, Any]], Any]:
+                """Connect the clients of `role` (gateway or raw fan-out), publish, collect what they received."""
+                extra = ["--urls", urls, "--token", token] if role == "clients" else []
+                clients = [
+                    subprocess.Popen(
+                        [*me, "--role", role, "--clients", str(n), *extra],
+                        env=env,
+                        text=True,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=(logs / f"{role}-{i}.log").open("w"),
+                    )
+                    for i, n in enumerate(shares)
+                    if n
+                ]
+                procs.extend(clients)
+                for proc in clients:
+                    assert proc.stdout is not None
+                    line = proc.stdout.readline()
+                    if line.strip() != "READY":
+                        raise RuntimeError(f"client process failed: {line!r}")
+                rss_connected = [rss_mb(p.pid) for p in apis]
+                print(f"{role}: {args.clients} subscribers connected", flush=True)
+                published, raw_hist, samples = asyncio.run(publish_all())
+                sent_by = json.dumps({p["publisher"]: p["sent"] for p in published})
+                for proc in clients:
+                    assert proc.stdin is not None
+                    proc.stdin.write(sent_by + "\n")
+                    proc.stdin.flush()
+                reports = []
+                for proc in clients:
+                    out, _ = proc.communicate(timeout=DRAIN_SECONDS + 60)
+                    reports.append(json.loads(out.strip().splitlines()[-1]))
+                return published, raw_hist, reports, (rss_connected, samples)
+
+            async def publish_all() -> tuple[list[dict[str, Any]], dict[int, int], list[list[float]]]:
                 stop = asyncio.Event()
                 raw = asyncio.create_task(raw_subscriber(url, "corral", stop))
                 await asyncio.sleep(0.5)
@@ -344,17 +424,12 @@ def orchestrate(args: argparse.Namespace) -> None:
                 stop.set()
                 return outcomes, await raw, samples
 
-            published, raw_hist, samples = asyncio.run(run_publishers())
-            reports = []
-            sent_by = json.dumps({p["publisher"]: p["sent"] for p in published})
-            for proc in clients:
-                assert proc.stdin is not None
-                proc.stdin.write(sent_by + "\n")
-                proc.stdin.flush()
-            for proc in clients:
-                out, _ = proc.communicate(timeout=DRAIN_SECONDS + 60)
-                reports.append(json.loads(out.strip().splitlines()[-1]))
-            report(args, published, raw_hist, reports, rss_idle, rss_connected, samples)
+            fanout = None
+            if args.fanout_baseline:
+                fan_published, _, fan_reports, _ = run_phase("raw-clients")
+                fanout = (fan_published, fan_reports)
+            published, raw_hist, reports, (rss_connected, samples) = run_phase("clients")
+            report(args, published, raw_hist, reports, rss_idle, rss_connected, samples, fanout)
         finally:
             for proc in procs:
                 if proc.poll() is None:
@@ -372,18 +447,11 @@ def orchestrate(args: argparse.Namespace) -> None:
                     print(f"{log.name}: {len(lines)} lines on stderr, first: {first!r}, last: {last!r}")
 
 
-def report(
-    args: argparse.Namespace,
-    published: list[dict[str, Any]],
-    raw_hist: dict[int, int],
-    reports: list[dict[str, Any]],
-    rss_idle: list[float],
-    rss_connected: list[float],
-    samples: list[list[float]],
-) -> None:
-    sent = {int(p["publisher"]): int(p["sent"]) for p in published}
-    total_sent = sum(sent.values())
-    seconds = max(float(p["seconds"]) for p in published)
+Tally = tuple[dict[int, int], list[float], int, int, int, int]
+
+
+def tally(reports: list[dict[str, Any]], sent: dict[int, int]) -> Tally:
+    """Merged latency histogram, connect times, and clients kept up / dropped, events lost / out of order."""
     histogram: dict[int, int] = {}
     connect_ms: list[float] = []
     kept_up, dropped, lost, disorder = 0, 0, 0, 0
@@ -399,6 +467,27 @@ def report(
             got = {int(k): v for k, v in client["received"].items()}
             lost += sum(max(sent[p] - got.get(p, 0), 0) for p in sent)
             disorder += client["disorder"]
+    return histogram, connect_ms, kept_up, dropped, lost, disorder
+
+
+def sent_by(published: list[dict[str, Any]]) -> dict[int, int]:
+    return {int(p["publisher"]): int(p["sent"]) for p in published}
+
+
+def report(
+    args: argparse.Namespace,
+    published: list[dict[str, Any]],
+    raw_hist: dict[int, int],
+    reports: list[dict[str, Any]],
+    rss_idle: list[float],
+    rss_connected: list[float],
+    samples: list[list[float]],
+    fanout: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None,
+) -> None:
+    sent = sent_by(published)
+    total_sent = sum(sent.values())
+    seconds = max(float(p["seconds"]) for p in published)
+    histogram, connect_ms, kept_up, dropped, lost, disorder = tally(reports, sent)
     connect_ms.sort()
     connect_p95 = connect_ms[int(0.95 * (len(connect_ms) - 1))] if connect_ms else float("nan")
     peak = [max(s[i] for s in samples) for i in range(len(rss_idle))] if samples else rss_connected
@@ -414,6 +503,22 @@ def report(
             *(p[q] / r[q] if r[q] else float("nan") for q in p)
         )
     )
+    if fanout is not None:
+        fan_published, fan_reports = fanout
+        fan_sent = sent_by(fan_published)
+        fan_hist, _, fan_kept, _, fan_lost, fan_disorder = tally(fan_reports, fan_sent)
+        f = {q: percentile(fan_hist, q) for q in (0.5, 0.95, 0.99)}
+        print(
+            f"baseline raw fan-out, {args.clients} plain Redis subscribers in {args.client_processes} processes, "
+            f"{sum(fan_sent.values())} events published (separate phase, same publishers):"
+        )
+        print("  latency (ms):                        p50 {:7.2f}   p95 {:7.2f}   p99 {:7.2f}".format(*f.values()))
+        print(f"  events lost: {fan_lost}; out of order: {fan_disorder}; subscribers: {fan_kept}")
+        print(
+            "ratio gateway / raw fan-out:           p50 {:7.1f}x  p95 {:7.1f}x  p99 {:7.1f}x".format(
+                *(p[q] / f[q] if f[q] else float("nan") for q in p)
+            )
+        )
     print(
         f"clients that kept up: {kept_up}, dropped as too slow: {dropped}; events lost by those that kept up: "
         f"{lost}; out of order: {disorder}"

@@ -12,13 +12,22 @@ from typing import Any, TypeVar
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Response, sync_playwright
+from redis.asyncio import Redis
 
 from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD, LiveApi, prepare_accounts
 from corral.api import create_app
+from corral.app import load_app
 from corral.contracts.base import Registry
+from corral.engine import Engine
 from corral.handlers import Handler
+from corral.hooks import HookBus
+from corral.keys import Keys
+from corral.observers import install_observers
+from corral.producer import Producer
 from corral.runtime import Runtime
 from corral.settings import Settings
+from corral.worker_services import WorkerServices
+from corral_reference.contracts import default_registry
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -187,3 +196,51 @@ def start_worker(
 
 def stop_worker(background: LoopThread, runtime: Runtime) -> None:
     background.run(runtime.close(grace_seconds=2))
+
+
+class ObservedWorker:
+    """A worker process's runtime with every observer a worker installs (heartbeat, metrics, realtime), built and
+    run on the loop thread (observers start tasks on the running loop); `handlers` None runs the application's own
+    handlers, `overrides` changes settings (faster heartbeats, say)."""
+
+    def __init__(
+        self,
+        background: LoopThread,
+        settings: Settings,
+        redis_url: str,
+        queues: list[str],
+        handlers: Mapping[str, Handler] | None = None,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.background = background
+        self.settings = settings.model_copy(update=dict(overrides or {}))
+        self.redis_url = redis_url
+        self.queues = queues
+        self.handlers = handlers
+
+    def start(self) -> ObservedWorker:
+        async def start() -> None:
+            registry = default_registry()
+            keys = Keys(self.settings.key_prefix)
+            self.redis = Redis.from_url(self.redis_url, decode_responses=True)
+            self.engine = Engine(self.redis_url, keys)
+            self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
+            handlers = self.handlers
+            if handlers is None:
+                handlers = load_app(self.settings.app).handlers(self.services)
+            hooks = HookBus()
+            self.runtime = Runtime(self.settings, self.redis_url, registry, handlers, queues=self.queues, hooks=hooks)
+            install_observers(hooks, self.services, self.runtime)
+            await self.runtime.start()
+
+        self.background.run(start())
+        return self
+
+    def stop(self) -> None:
+        async def stop() -> None:
+            await self.runtime.close(grace_seconds=2)
+            await self.services.close()
+            await self.engine.close()
+            await self.redis.aclose()
+
+        self.background.run(stop())

@@ -8,20 +8,10 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import WebSocketRoute
-from redis.asyncio import Redis
 
 from console.console_data import email, enqueue
-from console.console_peers import LoopThread
-from corral.engine import Engine
+from console.console_peers import ObservedWorker
 from corral.handlers import JobContext
-from corral.hooks import HookBus
-from corral.keys import Keys
-from corral.observers import install_observers
-from corral.producer import Producer
-from corral.runtime import Runtime
-from corral.settings import Settings
-from corral.worker_services import WorkerServices
-from corral_reference.contracts import default_registry
 
 pytestmark = pytest.mark.browser
 
@@ -30,44 +20,9 @@ async def _deliver(context: JobContext, payload: Any) -> dict[str, str]:
     return {"delivered": payload.to[0]}
 
 
-class ObservedWorker:
-    """A worker process's runtime with the observers every worker installs (realtime events among them), built and
-    run on the loop thread (observers start tasks on the running loop)."""
-
-    def __init__(self, background: LoopThread, settings: Settings, redis_url: str) -> None:
-        self.background = background
-        self.settings = settings
-        self.redis_url = redis_url
-
-    def start(self) -> None:
-        async def start() -> None:
-            registry = default_registry()
-            keys = Keys(self.settings.key_prefix)
-            self.redis = Redis.from_url(self.redis_url, decode_responses=True)
-            self.engine = Engine(self.redis_url, keys)
-            self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
-            hooks = HookBus()
-            handlers = {"email.send": _deliver}
-            self.runtime = Runtime(self.settings, self.redis_url, registry, handlers, queues=["email"], hooks=hooks)
-            install_observers(hooks, self.services, self.runtime)
-            await self.runtime.start()
-
-        self.background.run(start())
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            await self.runtime.close(grace_seconds=2)
-            await self.services.close()
-            await self.engine.close()
-            await self.redis.aclose()
-
-        self.background.run(stop())
-
-
 @pytest.fixture
 def worker(background, settings, valkey_url) -> Iterator[ObservedWorker]:
-    made = ObservedWorker(background, settings, valkey_url)
-    made.start()
+    made = ObservedWorker(background, settings, valkey_url, ["email"], {"email.send": _deliver}).start()
     yield made
     made.stop()
 

@@ -13,20 +13,11 @@ from playwright.sync_api import expect
 from redis.asyncio import Redis
 
 from console.console_data import email, enqueue
-from console.console_peers import Console, LoopThread, open_console
-from corral.app import load_app
-from corral.engine import Engine
+from console.console_peers import Console, ObservedWorker, open_console
 from corral.errors import UnrecoverableJobError
 from corral.handlers import Handler, JobContext
-from corral.hooks import HookBus
 from corral.keys import Keys
 from corral.monitoring import MetricsRecorder
-from corral.observers import install_observers
-from corral.producer import Producer
-from corral.runtime import Runtime
-from corral.settings import Settings
-from corral.worker_services import WorkerServices
-from corral_reference.contracts import default_registry
 
 pytestmark = pytest.mark.browser
 
@@ -38,59 +29,13 @@ FAST = {
 }
 
 
-class ObservedWorker:
-    """A worker process's runtime with every observer a worker installs (heartbeat, metrics, realtime), on the
-    loop thread; `handlers` None runs the application's own handlers."""
-
-    def __init__(
-        self,
-        background: LoopThread,
-        settings: Settings,
-        redis_url: str,
-        queues: list[str],
-        handlers: Mapping[str, Handler] | None = None,
-    ) -> None:
-        self.background = background
-        self.settings = settings.model_copy(update=FAST)
-        self.redis_url = redis_url
-        self.queues = queues
-        self.handlers = handlers
-
-    def start(self) -> ObservedWorker:
-        async def start() -> None:
-            registry = default_registry()
-            keys = Keys(self.settings.key_prefix)
-            self.redis = Redis.from_url(self.redis_url, decode_responses=True)
-            self.engine = Engine(self.redis_url, keys)
-            self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
-            handlers = self.handlers
-            if handlers is None:
-                handlers = load_app(self.settings.app).handlers(self.services)
-            hooks = HookBus()
-            self.runtime = Runtime(self.settings, self.redis_url, registry, handlers, queues=self.queues, hooks=hooks)
-            install_observers(hooks, self.services, self.runtime)
-            await self.runtime.start()
-
-        self.background.run(start())
-        return self
-
-    def stop(self) -> None:
-        async def stop() -> None:
-            await self.runtime.close(grace_seconds=2)
-            await self.services.close()
-            await self.engine.close()
-            await self.redis.aclose()
-
-        self.background.run(stop())
-
-
 @pytest.fixture
 def workers(background, settings, valkey_url) -> Iterator[Callable[..., ObservedWorker]]:
     """Factory: start observed workers; each is stopped after the test."""
     started: list[ObservedWorker] = []
 
     def start(queues: list[str], handlers: Mapping[str, Handler] | None = None) -> ObservedWorker:
-        started.append(ObservedWorker(background, settings, valkey_url, queues, handlers).start())
+        started.append(ObservedWorker(background, settings, valkey_url, queues, handlers, FAST).start())
         return started[-1]
 
     yield start

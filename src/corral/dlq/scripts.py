@@ -38,8 +38,8 @@ def key_layout(keys: Keys) -> str:
 
 
 class DlqScripts:
-    """The registered scripts: capture, delete, replay, outcome, rows (with the shared prelude), page, count and
-    unlock."""
+    """The registered scripts: capture, delete, replay, outcome, rows (with the shared prelude), page and count
+    (with the membership test), and unlock."""
 
     def __init__(self, redis: Redis) -> None:
         common = _lua("common.lua")
@@ -48,6 +48,7 @@ class DlqScripts:
         self.replay = redis.register_script(common + _lua("replay.lua"))
         self.outcome = redis.register_script(common + _lua("outcome.lua"))
         self.rows = redis.register_script(common + _lua("rows.lua"))
-        self.page = redis.register_script(_lua("page.lua"))
-        self.count = redis.register_script(_lua("count.lua"))
+        membership = _lua("membership.lua")
+        self.page = redis.register_script(membership + _lua("page.lua"))
+        self.count = redis.register_script(membership + _lua("count.lua"))
         self.unlock = redis.register_script(_lua("unlock.lua"))

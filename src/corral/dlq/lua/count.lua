@@ -14,31 +14,7 @@ if size > budget then
 end
 local found = 0
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], min, max)) do
-  local ok = true
-  for k = 2, 1 + checks do
-    if not redis.call('ZSCORE', KEYS[k], id) then
-      ok = false
-      break
-    end
-  end
-  if ok then
-    for k = 2 + checks, 1 + checks + excludes do
-      if redis.call('ZSCORE', KEYS[k], id) then
-        ok = false
-        break
-      end
-    end
-  end
-  if ok and anys > 0 then
-    ok = false
-    for k = 2 + checks + excludes, 1 + checks + excludes + anys do
-      if redis.call('ZSCORE', KEYS[k], id) then
-        ok = true
-        break
-      end
-    end
-  end
-  if ok then
+  if passes(id, checks, excludes, anys) then
     found = found + 1
   end
 end

@@ -44,31 +44,7 @@ while true do
     end
     examined = examined + 1
     last_id, last_score = id, score
-    local ok = true
-    for k = 2, 1 + checks do
-      if not redis.call('ZSCORE', KEYS[k], id) then
-        ok = false
-        break
-      end
-    end
-    if ok then
-      for k = 2 + checks, 1 + checks + excludes do
-        if redis.call('ZSCORE', KEYS[k], id) then
-          ok = false
-          break
-        end
-      end
-    end
-    if ok and anys > 0 then
-      ok = false
-      for k = 2 + checks + excludes, 1 + checks + excludes + anys do
-        if redis.call('ZSCORE', KEYS[k], id) then
-          ok = true
-          break
-        end
-      end
-    end
-    if ok then
+    if passes(id, checks, excludes, anys) then
       out[#out + 1] = score .. ':' .. id
       found = found + 1
     end
