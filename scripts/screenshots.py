@@ -61,6 +61,7 @@ SHOTS = [
     ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
     ("live", "/console/live", "#feed li"),
+    ("schedules", "/console/schedules", "#schedules-table tbody tr"),
     ("audit", "/console/audit", "#audit-table tbody tr"),
     ("data-access", "/console/audit/data-access", "#access-table tbody tr"),
     ("workers", "/console/workers", "#workers-table tbody tr"),
@@ -146,6 +147,22 @@ def enqueue_mix(api: httpx.Client, count: int) -> None:
             api.post("/owner/jobs", json={"name": "ai.content.generate", "payload": payload})
 
 
+def add_schedules(api: httpx.Client) -> None:
+    cleanup = {"name": "system.cleanup", "payload": {"target": "completed", "olderThanHours": 24}}
+    digest = {"to": ["team@example.com"], "subject": "Daily digest", "templateId": "notification",
+              "vars": {"heading": "Your digest", "message": "Yesterday in numbers"}}
+    for body in (
+        {"id": "nightly-cleanup", **cleanup, "cron": "0 3 * * *"},
+        {"id": "dlq-retention", "name": "system.cleanup", "payload": {"target": "dlq", "olderThanHours": 720},
+         "every_ms": 6 * 3_600_000},
+        {"id": "daily-digest", "name": "email.send", "payload": digest, "cron": "30 8 * * 1-5", "tz": "Europe/Paris"},
+        {"id": "hourly-rollup", "name": "analytics.rollup", "payload": {"granularity": "hour", "start": "2030-01-01T00:00:00Z"},
+         "every_ms": 3_600_000},
+    ):
+        api.post("/owner/schedules", json=body)
+    api.post("/owner/schedules/system/dlq-retention/pause")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -195,6 +212,7 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         api.post("/owner/queues/system/pause")
         entry = api.get("/owner/dlq/entries", params={"limit": 1}).json()["items"][0]["id"]
         api.post(f"/owner/dlq/entries/{entry}/replay")
+        add_schedules(api)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 900})
