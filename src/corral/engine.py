@@ -52,6 +52,12 @@ MAX_PRIORITY = 2_097_152
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
+# A job's trace context (see corral.tracing), in its options, never its payload: `tm` is the option in which BullMQ's
+# own telemetry keeps a job's propagation metadata (Node BullMQ reads it as `opts.telemetry.metadata`);
+# `corralTraceLink` is Corral's own, the original job's context that a replayed job links to. Both are JSON text.
+TRACE_OPTION = "tm"
+TRACE_LINK_OPTION = "corralTraceLink"
+
 
 def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Give bullmq's own clients Corral's connection policy, before their first command.
@@ -117,6 +123,33 @@ def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict
     if options.idempotency_key is not None:
         opts["jobId"] = idempotent_job_id(name, options.idempotency_key)
     return opts
+
+
+def with_trace(opts: dict[str, Any], carrier: str | None, link: str | None = None) -> dict[str, Any]:
+    """The job options with a trace context (and a link) added; the same dict when there is neither."""
+    if carrier is None and link is None:
+        return opts
+    traced = dict(opts)
+    if carrier is not None:
+        traced[TRACE_OPTION] = carrier
+    if link is not None:
+        traced[TRACE_LINK_OPTION] = link
+    return traced
+
+
+def trace_of(opts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The trace context a job's options carry, and the one a replayed job links to (JSON text each), if any."""
+    carrier, link = opts.get(TRACE_OPTION), opts.get(TRACE_LINK_OPTION)
+    return carrier if isinstance(carrier, str) else None, link if isinstance(link, str) else None
+
+
+@dataclass(frozen=True)
+class FinishedSpan:
+    """The finished jobs of one state of a queue: how many, how many before a time, and the oldest one's finish."""
+
+    total: int
+    before: int
+    oldest_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -346,6 +379,17 @@ class Engine:
         cutoff = max(int(time.time() * 1000) - older_than_ms, 0)
         return int(await redis.xtrim(stream, minid=f"{cutoff}-0", approximate=False))
 
+    async def finished_span(self, queue: str, state: str, before_ms: int, redis: Redis) -> FinishedSpan:
+        """How many `state` jobs (completed or failed) the queue keeps, how many finished before `before_ms`, and
+        when the oldest finished."""
+        key = self.keys.queue(queue, state)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({before_ms}")
+            pipe.zrange(key, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return FinishedSpan(int(total), int(before), int(oldest[0][1]) if oldest else None)
+
     async def close(self) -> None:
         """Close every queue connection."""
         queues, self._queues = self._queues, {}
@@ -364,6 +408,8 @@ class RunningJob:
     attempts: int
     _job: Job
     on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
+    trace: str | None = None
+    trace_link: str | None = None
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
@@ -724,6 +770,8 @@ class QueueConsumer:
             attempt=int(job.attemptsMade) + 1,
             attempts=int(job.opts.get("attempts") or 1),
             _job=job,
+            trace=job.opts.get(TRACE_OPTION),
+            trace_link=job.opts.get(TRACE_LINK_OPTION),
         )
 
     async def _run_job(self, job: Job, _token: str) -> Any:

@@ -140,7 +140,7 @@ def build_services(
     engine = Engine(redis_url, keys, connect_timeout=settings.redis_connect_timeout_seconds)
     database = Database(settings.resolved_database_url)
     producer = Producer(engine, registry)
-    monitoring = Monitoring.build(settings, redis, keys, engine, registry)
+    monitoring = Monitoring.build(settings, redis, keys, engine, registry, lambda: database)
     bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
     publisher = None
     if publish_queued:

@@ -20,7 +20,14 @@ def observe_monitoring(hooks: HookBus, services: WorkerServices, runtime: Runtim
     settings = services.settings
     recorder = MetricsRecorder(services.redis, services.keys, flush_seconds=settings.metrics_flush_seconds)
     recorder.subscribe(hooks)
-    monitoring = Monitoring.build(settings, services.redis, services.keys, services.producer.engine, runtime.registry)
+    monitoring = Monitoring.build(
+        settings,
+        services.redis,
+        services.keys,
+        services.producer.engine,
+        runtime.registry,
+        lambda: services.database,
+    )
     heartbeat = Heartbeat(
         monitoring.workers,
         monitoring.bus,
