@@ -32,6 +32,21 @@ DRAIN_SECONDS = 60.0  # after the publishers stop, how long clients may take to 
 _EVENT = re.compile(r'"p":(\d+),"s":(\d+),"t":([0-9.]+)')
 
 
+def _tally(text: str, received: dict[int, int], last: dict[int, int], histogram: dict[int, int]) -> int:
+    """Count the events in one message (by publisher), their latency, and how many came out of order."""
+    now = time.time()
+    disorder = 0
+    for publisher, seq, sent in _EVENT.findall(text):
+        p, s = int(publisher), int(seq)
+        received[p] = received.get(p, 0) + 1
+        if s <= last.get(p, -1):
+            disorder += 1
+        last[p] = s
+        bucket = min(int((now - float(sent)) * 1000 * BUCKETS_PER_MS), MAX_BUCKET)
+        histogram[bucket] = histogram.get(bucket, 0) + 1
+    return disorder
+
+
 # Subprocess roles
 
 
@@ -116,15 +131,7 @@ async def run_clients(urls: list[str], count: int, token: str) -> None:
                 assert isinstance(frame, str)
                 if not frame.startswith('{"type":"events"'):
                     continue
-                now = time.time()
-                for publisher, seq, sent in _EVENT.findall(frame):
-                    p, s = int(publisher), int(seq)
-                    received[p] = received.get(p, 0) + 1
-                    if s <= last.get(p, -1):
-                        disorder += 1
-                    last[p] = s
-                    bucket = min(int((now - float(sent)) * 1000 * BUCKETS_PER_MS), MAX_BUCKET)
-                    histogram[bucket] = histogram.get(bucket, 0) + 1
+                disorder += _tally(frame, received, last, histogram)
         except ConnectionClosed:
             code = ws.close_code
         finally:
@@ -174,15 +181,7 @@ async def run_raw_clients(url: str, count: int, prefix: str) -> None:
             message = await pubsub.get_message(timeout=0.5)
             if message is None:
                 continue
-            now = time.time()
-            for publisher, seq, sent in _EVENT.findall(message["data"]):
-                p, sq = int(publisher), int(seq)
-                received[p] = received.get(p, 0) + 1
-                if sq <= last.get(p, -1):
-                    disorder += 1
-                last[p] = sq
-                bucket = min(int((now - float(sent)) * 1000 * BUCKETS_PER_MS), MAX_BUCKET)
-                histogram[bucket] = histogram.get(bucket, 0) + 1
+            disorder += _tally(message["data"], received, last, histogram)
         await pubsub.aclose()
         await redis.aclose()
         results.append({"received": received, "disorder": disorder, "closed": None})

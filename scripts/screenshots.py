@@ -1,11 +1,13 @@
 """Screenshots of every console page, made with the real browser, for the README.
 
-    python scripts/screenshots.py [--out docs/screenshots] [--entries 5000]
+    python scripts/screenshots.py [--out docs/screenshots] [--entries 5000] [--only NAME ...]
 
 Starts an embedded Valkey, seeds DLQ entries (the DLQ benchmark's seeder), runs a worker with the observers every
 worker installs on the email and ai queues (some jobs succeed, some fail, so metrics, health and live events are
 real), serves the API and console on loopback, signs in with Debian's chromium and saves one PNG per page (laptop
-size), plus the Queues page at phone size.
+size), plus the Queues page at phone size. Retention warnings look 7 days ahead here, so the DLQ's oldest entries
+(30 days' retention) and email's failed jobs (7 days) show in the retention banner. `--only` makes just the named
+pages (e.g. `--only retention`).
 """
 
 from __future__ import annotations
@@ -59,10 +61,12 @@ SHOTS = [
     ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
     ("live", "/console/live", "#feed li"),
+    ("schedules", "/console/schedules", "#schedules-table tbody tr"),
     ("audit", "/console/audit", "#audit-table tbody tr"),
     ("data-access", "/console/audit/data-access", "#access-table tbody tr"),
     ("workers", "/console/workers", "#workers-table tbody tr"),
     ("alerts", "/console/alerts", "#rules dt"),
+    ("retention", "/console/dlq", "#retention-banner .retention-warning"),
 ]
 
 
@@ -143,10 +147,27 @@ def enqueue_mix(api: httpx.Client, count: int) -> None:
             api.post("/owner/jobs", json={"name": "ai.content.generate", "payload": payload})
 
 
+def add_schedules(api: httpx.Client) -> None:
+    cleanup = {"name": "system.cleanup", "payload": {"target": "completed", "olderThanHours": 24}}
+    digest = {"to": ["team@example.com"], "subject": "Daily digest", "templateId": "notification",
+              "vars": {"heading": "Your digest", "message": "Yesterday in numbers"}}
+    for body in (
+        {"id": "nightly-cleanup", **cleanup, "cron": "0 3 * * *"},
+        {"id": "dlq-retention", "name": "system.cleanup", "payload": {"target": "dlq", "olderThanHours": 720},
+         "every_ms": 6 * 3_600_000},
+        {"id": "daily-digest", "name": "email.send", "payload": digest, "cron": "30 8 * * 1-5", "tz": "Europe/Paris"},
+        {"id": "hourly-rollup", "name": "analytics.rollup", "payload": {"granularity": "hour", "start": "2030-01-01T00:00:00Z"},
+         "every_ms": 3_600_000},
+    ):
+        api.post("/owner/schedules", json=body)
+    api.post("/owner/schedules/system/dlq-retention/pause")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--entries", type=int, default=5_000)
+    parser.add_argument("--only", nargs="+", metavar="NAME", help="only these pages (names of the PNG files)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="corral-screenshots-") as directory:
@@ -165,6 +186,7 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         rate_limit_reads="100000/minute",
         rate_limit_mutations="100000/minute",
         metrics_flush_seconds=0.2,
+        retention_warning_hours=7 * 24,
     )
     keys = Keys("corral")
 
@@ -190,6 +212,7 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         api.post("/owner/queues/system/pause")
         entry = api.get("/owner/dlq/entries", params={"limit": 1}).json()["items"][0]["id"]
         api.post(f"/owner/dlq/entries/{entry}/replay")
+        add_schedules(api)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             context = browser.new_context(base_url=base, viewport={"width": 1366, "height": 900})
@@ -200,6 +223,8 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
             enqueue_mix(api, 40)  # live events while the live page is open
             failed = api.get("/owner/queues/email/jobs", params={"state": "failed", "size": 1}).json()["items"]
             for name, path, ready in SHOTS:
+                if args.only and name not in args.only:
+                    continue
                 page.goto(base + path.format(failed=failed[0]["id"] if failed else ""))
                 page.wait_for_load_state("networkidle")
                 page.locator(ready).first.wait_for(timeout=20_000)
@@ -212,9 +237,12 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
                 page.wait_for_timeout(300)
                 page.screenshot(
                     path=str(args.out / f"{name}.png"),
-                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry"},
+                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry", "retention"},
                 )
                 say(args.out / f"{name}.png")
+            if args.only:
+                browser.close()
+                return
             phone = browser.new_context(base_url=base, viewport={"width": 390, "height": 844}, device_scale_factor=2)
             assert phone.request.post("/auth/login", data={"email": EMAIL, "password": PASSWORD}).ok
             small = phone.new_page()

@@ -199,3 +199,25 @@ def test_user_text_is_printed_as_it_is_not_read_as_markup(tmp_path: Path) -> Non
     # Then the error shows the pattern whole, brackets and all
     assert result.exit_code == 2
     assert "steps.0.action" in result.output and "'^[a-z][a-z0-9_.:-]*$'" in result.output, result.output
+
+
+def test_migrate_prepares_the_store_once_and_names_an_unreachable_one(tmp_path: Path) -> None:
+    # Given a fresh data directory and no settings
+    env = {**corral_env(tmp_path / "data"), "CORRAL_OWNER_EMAIL": "ops@example.com"}
+    # When `corral migrate` runs twice
+    first = subprocess.run([*CORRAL, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    again = subprocess.run([*CORRAL, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    # Then the first migrates the store and makes the first owner, the second finds nothing to do
+    assert first.returncode == 0, first.stderr
+    assert "SQL store migrated to revision" in first.stdout and "First owner account created" in first.stdout
+    assert (tmp_path / "data" / "corral.db").exists()
+    assert again.returncode == 0, again.stderr
+    assert "SQL store migrated" in again.stdout and "First owner" not in again.stdout
+    # And a store that cannot be reached is one error line, with the password hidden, and exit 1
+    env["CORRAL_DATABASE_URL"] = "postgresql://corral:s3cret-word@127.0.0.1:1/corral"
+    failed = subprocess.run([*CORRAL, "migrate"], env=env, capture_output=True, text=True, timeout=120)
+    assert failed.returncode == 1
+    assert failed.stderr.startswith(
+        "error: cannot migrate the SQL store at postgresql://corral:***@127.0.0.1:1/corral: "
+    )
+    assert "Traceback" not in failed.stderr and "s3cret-word" not in failed.stderr + failed.stdout

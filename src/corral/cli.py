@@ -162,6 +162,31 @@ def api(
 
 
 @app.command()
+def migrate(data_dir: DataDir = None, verbose: Verbose = False) -> None:
+    """Migrate the SQL store (the platform's tables and your application's) and create the first owner if there is
+    none, then exit; run it once before starting `corral api --no-migrate` processes."""
+    settings = _settings(data_dir=data_dir)
+    _configure_logging(verbose)
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from corral.store.migrate import head_revision
+    from corral.supervisor import prepare_database
+
+    try:
+        generated = prepare_database(settings)
+    except CorralError as exc:
+        raise _fail(str(exc)) from None
+    except SQLAlchemyError as exc:
+        where = make_url(settings.resolved_database_url).render_as_string(hide_password=True)
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise _fail(f"cannot migrate the SQL store at {where}: {reason}") from None
+    if generated:
+        _show_first_owner(settings.owner_email, generated)
+    out.print(f"SQL store migrated to revision {head_revision()}", highlight=False, markup=False)
+
+
+@app.command()
 def worker(
     queue: Annotated[
         list[str] | None, typer.Option("--queue", "-q", help="Queue to consume; repeat for several (default: all)")
@@ -372,8 +397,10 @@ def main() -> None:
 
 from corral.cli_dlq import dlq_app  # noqa: E402
 from corral.cli_monitoring import monitoring_app  # noqa: E402
+from corral.cli_schedules import schedules_app  # noqa: E402
 from corral.cli_users import users_app  # noqa: E402 - the sub-apps import this module's helpers
 
 app.add_typer(users_app, name="users")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(monitoring_app, name="monitoring")
+app.add_typer(schedules_app, name="schedules")

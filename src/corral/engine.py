@@ -27,7 +27,15 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from corral.contracts.base import EnqueueOptions, QueueConfig
-from corral.errors import ConflictError, EnqueueError, JobFailure, NotFoundError, UnrecoverableJobError
+from corral.errors import (
+    ConflictError,
+    EnqueueError,
+    FieldError,
+    InvalidRequestError,
+    JobFailure,
+    NotFoundError,
+    UnrecoverableJobError,
+)
 from corral.jobs import JOB_STATES
 from corral.keys import Keys
 
@@ -43,6 +51,12 @@ MAX_PRIORITY = 2_097_152
 
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+
+# A job's trace context (see corral.tracing), in its options, never its payload: `tm` is the option in which BullMQ's
+# own telemetry keeps a job's propagation metadata (Node BullMQ reads it as `opts.telemetry.metadata`);
+# `corralTraceLink` is Corral's own, the original job's context that a replayed job links to. Both are JSON text.
+TRACE_OPTION = "tm"
+TRACE_LINK_OPTION = "corralTraceLink"
 
 
 def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
@@ -109,6 +123,33 @@ def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict
     if options.idempotency_key is not None:
         opts["jobId"] = idempotent_job_id(name, options.idempotency_key)
     return opts
+
+
+def with_trace(opts: dict[str, Any], carrier: str | None, link: str | None = None) -> dict[str, Any]:
+    """The job options with a trace context (and a link) added; the same dict when there is neither."""
+    if carrier is None and link is None:
+        return opts
+    traced = dict(opts)
+    if carrier is not None:
+        traced[TRACE_OPTION] = carrier
+    if link is not None:
+        traced[TRACE_LINK_OPTION] = link
+    return traced
+
+
+def trace_of(opts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The trace context a job's options carry, and the one a replayed job links to (JSON text each), if any."""
+    carrier, link = opts.get(TRACE_OPTION), opts.get(TRACE_LINK_OPTION)
+    return carrier if isinstance(carrier, str) else None, link if isinstance(link, str) else None
+
+
+@dataclass(frozen=True)
+class FinishedSpan:
+    """The finished jobs of one state of a queue: how many, how many before a time, and the oldest one's finish."""
+
+    total: int
+    before: int
+    oldest_ms: int | None
 
 
 @dataclass(frozen=True)
@@ -406,6 +447,17 @@ class Engine:
         cutoff = max(int(time.time() * 1000) - older_than_ms, 0)
         return int(await redis.xtrim(stream, minid=f"{cutoff}-0", approximate=False))
 
+    async def finished_span(self, queue: str, state: str, before_ms: int, redis: Redis) -> FinishedSpan:
+        """How many `state` jobs (completed or failed) the queue keeps, how many finished before `before_ms`, and
+        when the oldest finished."""
+        key = self.keys.queue(queue, state)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({before_ms}")
+            pipe.zrange(key, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return FinishedSpan(int(total), int(before), int(oldest[0][1]) if oldest else None)
+
     async def close(self) -> None:
         """Close every queue connection."""
         queues, self._queues = self._queues, {}
@@ -424,6 +476,8 @@ class RunningJob:
     attempts: int
     _job: Job
     on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
+    trace: str | None = None
+    trace_link: str | None = None
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
@@ -784,6 +838,8 @@ class QueueConsumer:
             attempt=int(job.attemptsMade) + 1,
             attempts=int(job.opts.get("attempts") or 1),
             _job=job,
+            trace=job.opts.get(TRACE_OPTION),
+            trace_link=job.opts.get(TRACE_LINK_OPTION),
         )
 
     async def _run_job(self, job: Job, _token: str) -> Any:
@@ -824,3 +880,114 @@ class QueueConsumer:
             FailureNotice(view, reason, final=True, dlq_entry_id=str(entry_id) if entry_id else None)
         )
         return None
+
+
+# Job schedulers (bullmq's repeatable jobs): a scheduler is a record in the queue's `repeat` set that owns one delayed
+# job, its next run; the worker that takes that job adds the one after. Node BullMQ's schedulers are the same records.
+
+
+@dataclass(frozen=True)
+class SchedulerRecord:
+    """One bullmq job scheduler of a queue: its repeat rule, its job template and when it runs next (epoch ms)."""
+
+    queue: str
+    id: str
+    job_name: str
+    every_ms: int | None
+    pattern: str | None
+    tz: str | None
+    next_run: int | None
+    data: Any
+    opts: dict[str, Any]
+    iterations: int | None = None
+    bounds: dict[str, int] = field(default_factory=dict)
+
+
+SCHEDULER_BOUNDS = ("limit", "startDate", "endDate", "offset")
+
+
+def next_cron_run(pattern: str, tz: str | None, after_ms: int) -> int:
+    """When the cron `pattern` (5 fields, or 6 with seconds first, as BullMQ reads it) fires next after `after_ms`.
+
+    Raises InvalidRequestError naming `cron` or `tz` when either is not understood.
+    """
+    from bullmq.job_scheduler import default_repeat_strategy
+
+    if tz:
+        try:
+            default_repeat_strategy(after_ms, {"pattern": "* * * * *", "tz": tz})
+        except Exception:  # zoneinfo raises KeyError, ValueError or OSError for names it cannot load
+            reason = "unknown time zone"
+            raise InvalidRequestError(f"tz: {reason} {tz!r}", [FieldError("tz", reason)]) from None
+    try:
+        found = default_repeat_strategy(after_ms, {"pattern": pattern, **({"tz": tz} if tz else {})})
+    except Exception as exc:  # croniter's errors (ValueError), and whatever else a malformed pattern makes it raise
+        reason = str(exc).strip("'\"") or type(exc).__name__
+        raise InvalidRequestError(f"cron: {reason}", [FieldError("cron", reason)]) from None
+    if found is None:
+        raise InvalidRequestError("cron: never fires", [FieldError("cron", "never fires")])
+    return int(found)
+
+
+def _scheduler_record(queue: str, raw: Mapping[str, Any]) -> SchedulerRecord:
+    template = raw.get("template") or {}
+    every = raw.get("every")
+    return SchedulerRecord(
+        queue=queue,
+        id=str(raw.get("key")),
+        job_name=str(raw.get("name") or raw.get("key")),
+        every_ms=int(every) if every else None,
+        pattern=raw.get("pattern") or None,
+        tz=raw.get("tz") or None,
+        next_run=int(raw["next"]) if raw.get("next") is not None else None,
+        data=template.get("data", {}),
+        opts=dict(template.get("opts") or {}),
+        iterations=raw.get("iterationCount"),
+        bounds={name: int(raw[name]) for name in SCHEDULER_BOUNDS if raw.get(name) is not None},
+    )
+
+
+class Schedulers:
+    """The job schedulers of the engine's queues: list, read, create or replace, remove."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    async def of_queue(self, queue: str) -> list[SchedulerRecord]:
+        """Every scheduler of one queue, the one due first first."""
+        found = await self.engine._queue(queue).getJobSchedulers(0, -1, True)
+        return [_scheduler_record(queue, raw) for raw in found if raw.get("key")]
+
+    async def get(self, queue: str, scheduler_id: str) -> SchedulerRecord | None:
+        """One scheduler, or None when the queue has none of that id."""
+        try:
+            raw = await self.engine._queue(queue).getJobScheduler(scheduler_id)
+        except ValueError:
+            # bullmq 3.4 fails to unpack the script's empty answer for a missing scheduler instead of returning None.
+            return None
+        return _scheduler_record(queue, raw) if raw else None
+
+    async def upsert(self, record: SchedulerRecord) -> int | None:
+        """Create the scheduler, or replace its rule and template (its pending next run is replaced too).
+
+        Returns when it runs next, or None when its bounds (limit, end date) leave no run.
+        """
+        repeat: dict[str, Any] = {name: value for name, value in record.bounds.items() if name in SCHEDULER_BOUNDS}
+        if record.every_ms:
+            repeat["every"] = record.every_ms
+        else:
+            repeat["pattern"] = record.pattern
+            if record.tz:
+                repeat["tz"] = record.tz
+        opts = {key: value for key, value in record.opts.items() if key not in ("repeat", "jobId", "delay")}
+        job = await self.engine._queue(record.queue).upsertJobScheduler(
+            record.id, repeat, record.job_name, record.data, opts
+        )
+        if job is None:
+            return None
+        current = await self.get(record.queue, record.id)
+        return current.next_run if current is not None else None
+
+    async def remove(self, queue: str, scheduler_id: str) -> bool:
+        """Remove the scheduler and its pending next run; False when there was none."""
+        return int(await self.engine._queue(queue).removeJobScheduler(scheduler_id)) == 0

@@ -142,6 +142,11 @@ class Keys:
         """Hash of one workflow run: status and per-step state and results."""
         return f"{self.prefix}:workflow:run:{run_id}"
 
+    # Schedules
+    def schedules_paused(self, queue: str) -> str:
+        """Hash schedule id -> the paused schedule of one queue (its rule and template), kept while bullmq has none."""
+        return f"{self.prefix}:schedules:paused:{queue}"
+
     # Workers, realtime
     @property
     def workers(self) -> str:

@@ -140,8 +140,9 @@ def audit_subscriber(record: Callable[[Any], Awaitable[None]]) -> Subscriber:
     return write
 
 
-# Actions on these resources change what monitoring shows (counts, backlog, DLQ size).
-QUEUE_ACTIONS = ("queues.", "jobs.", "dlq.")
+# Actions on these resources change what monitoring shows (counts, backlog, DLQ size; a schedule's next run is a
+# delayed job).
+QUEUE_ACTIONS = ("queues.", "jobs.", "dlq.", "schedules.")
 
 
 def cache_subscriber(invalidate: Callable[[], Awaitable[None]]) -> Subscriber:

@@ -13,12 +13,13 @@ from redis.asyncio import Redis
 
 from corral.connection import redis_client
 from corral.contracts.base import Registry, field_errors
-from corral.engine import DeadLetterSink, FailureNotice, QueueConsumer, RunningJob
+from corral.engine import DeadLetterSink, FailureNotice, QueueConsumer, RunningJob, WaitingForChildren
 from corral.errors import ContractViolationError, JobTimeoutError, NoHandlerError
 from corral.handlers import Handler, JobContext
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
 from corral.settings import Settings
+from corral.tracing import attempt_span
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,14 @@ class Runtime:
         return sum(consumer.active_count for consumer in self._consumers)
 
     async def process(self, job: RunningJob) -> Any:
-        """Validate the payload, run the job's handler under the queue's timeout, and return its result."""
+        """Validate the payload, run the job's handler under the queue's timeout, and return its result; in a span
+        that continues the enqueuer's trace when OpenTelemetry is installed."""
+        async with attempt_span(
+            job.name, job.queue, job.id, job.attempt, job.trace, job.trace_link, suspended=(WaitingForChildren,)
+        ):
+            return await self._process(job)
+
+    async def _process(self, job: RunningJob) -> Any:
         job_type = self.registry.jobs.get(job.name)
         if job_type is None or job_type.queue != job.queue:
             raise NoHandlerError(f"no job type {job.name!r} is registered on queue {job.queue!r}")

@@ -28,6 +28,7 @@ from corral.producer import Producer
 from corral.queues import QueueService
 from corral.realtime.bus import EventBus
 from corral.realtime.observer import JobEventPublisher
+from corral.schedules import ScheduleService
 from corral.security.audit import AuditTrail
 from corral.security.confirmations import Confirmations
 from corral.security.permissions import Policy
@@ -65,6 +66,7 @@ class Services:
     audit: AuditTrail
     policy: Policy
     events: OperatorEvents
+    schedules: ScheduleService
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
@@ -142,7 +144,9 @@ def build_services(
     producer = Producer(engine, registry)
     bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
     dlq_store = DeadLetterStore(redis, keys, registry)
-    monitoring = Monitoring.build(settings, redis, keys, engine, registry, dlq_store=dlq_store, bus=bus)
+    monitoring = Monitoring.build(
+        settings, redis, keys, engine, registry, lambda: database, dlq_store=dlq_store, bus=bus
+    )
     publisher = None
     if publish_queued:
         publisher = JobEventPublisher(bus, settings.realtime_progress_interval_ms / 1000)
@@ -173,6 +177,7 @@ def build_services(
         audit=audit,
         policy=Policy(settings.role_grants),
         events=events,
+        schedules=ScheduleService(engine, registry, producer, redis, keys),
         **more,
     )
     if publisher is not None:

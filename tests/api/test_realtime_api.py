@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 import httpx
+from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -519,3 +520,60 @@ def test_an_event_published_once_reaches_clients_of_two_api_processes(
     assert [e["type"] for e in on_first] == ["queue.paused"]
     assert on_first == on_second
     assert threading.active_count() >= 2
+
+
+def test_a_client_resumes_on_another_api_process_with_no_gap_and_no_duplicate(
+    live_api, settings, valkey_url, serve_app
+) -> None:
+    # Given the API served twice, on two ports, and a publisher that never stops
+    first = live_api()
+    second_base = serve_app(create_app(first.settings, valkey_url))
+
+    async def scenario() -> tuple[list[int], list[int], dict[str, Any] | None]:
+        redis = Redis.from_url(valkey_url, decode_responses=True)
+        bus = bus_of(redis, settings)
+        published: list[int] = []
+        stop = asyncio.Event()
+
+        async def publish_forever() -> None:
+            n = 0
+            while not stop.is_set():
+                await bus.publish(EventDraft("job.progress", queue="email", data={"n": n}))
+                published.append(n)
+                n += 1
+                await asyncio.sleep(0.002)
+
+        ws = await open_socket(first.base, first.owner_token)
+        await next_frame(ws, "latest")
+        publisher = asyncio.create_task(publish_forever())
+        resumed: dict[str, Any] | None = None
+        try:
+            # When a client of the first process reads part of the stream, drops, and reconnects to the second
+            got = await collect_events(ws, 50)
+            await ws.close()
+            await asyncio.sleep(0.3)
+            again = await open_socket(second_base, first.owner_token, last_id=got[-1]["id"])
+            seen = [e["data"]["n"] for e in got]
+            async with asyncio.timeout(60):
+                while resumed is None or len(seen) < resumed["count"] + 150:
+                    body = json.loads(await again.recv())
+                    assert body["type"] not in ("gap", "latest"), body
+                    if body["type"] == "events":
+                        seen.extend(e["data"]["n"] for e in body["events"])
+                    elif body["type"] == "resumed":
+                        resumed = body
+                stop.set()
+                await publisher
+                while len(seen) < len(published):
+                    seen.extend(e["data"]["n"] for e in await collect_events(again, 1))
+            await again.close()
+        finally:
+            stop.set()
+            await publisher
+            await redis.aclose()
+        return seen, published, resumed
+
+    seen, published, resumed = asyncio.run(scenario())
+    # Then the second process sent what the client missed, then the live events: each once, in order
+    assert seen == list(range(len(published)))
+    assert resumed is not None and resumed["count"] > 0

@@ -22,6 +22,7 @@ PAGES = [
     "/console/audit/data-access",
     "/console/workers",
     "/console/alerts",
+    "/console/schedules",
 ]
 
 
@@ -34,7 +35,7 @@ def console(served, browser) -> Iterator[Console]:
 
 
 def test_the_crawler_finds_no_error_and_no_dead_control(console, background, settings, valkey_url) -> None:
-    # Given data on every page: waiting, delayed and failed jobs, DLQ entries (one replayed), audit rows
+    # Given data on every page: waiting, delayed and failed jobs, DLQ entries (one replayed), a schedule, audit rows
     owner = console.api.owner()
     fail_jobs(background, settings, valkey_url, owner, 2)
     for n in range(3):
@@ -47,6 +48,8 @@ def test_the_crawler_finds_no_error_and_no_dead_control(console, background, set
         dead.close()
     assert owner.post(f"/owner/dlq/entries/{entry}/replay").status_code == 200
     assert owner.post("/owner/queues/system/pause").status_code == 200
+    cleanup = {"name": "system.cleanup", "payload": {"target": "completed", "olderThanHours": 24}}
+    assert owner.post("/owner/schedules", json={"id": "nightly", **cleanup, "cron": "0 3 * * *"}).status_code == 201
     # When the crawler follows every link and clicks every non-destructive control of every page
     report = crawl(console, PAGES, set(PAGES))
     # Then every page was reached, hundreds of controls were used, and none did nothing

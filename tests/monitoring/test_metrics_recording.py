@@ -140,3 +140,22 @@ async def test_wait_times_are_sampled_when_many_jobs_start_at_once(
     report, _ = await monitoring_for(registry).metrics("work", points=2, refresh=True)
     assert report.summary.completed == 5 and report.summary.processing.count == 5
     assert report.summary.wait.count == 2
+
+
+async def test_a_flush_that_writes_a_completion_writes_its_wait_time_too(redis_client, keys, monitoring_for) -> None:
+    # Given a recorder with one started job, and a second job queued a moment ago
+    monitoring = monitoring_for(make_registry())
+    recorder = MetricsRecorder(redis_client, keys)
+    now_ms = int(time.time() * 1000)
+    for job_id in ("1", "2"):
+        await redis_client.hset(keys.job("work", job_id), mapping={"timestamp": now_ms - 500, "delay": 0})
+    recorder.on_event(JobEvent(JobEventKind.STARTED, "work", "1", "test.echo", attempt=1, at_ms=now_ms))
+    # When the second job starts and completes while a flush reads the first one's queued time
+    flushing = asyncio.create_task(recorder.flush())
+    await asyncio.sleep(0)  # the flush now waits on Redis
+    recorder.on_event(JobEvent(JobEventKind.STARTED, "work", "2", "test.echo", attempt=1, at_ms=now_ms))
+    recorder.on_event(JobEvent(JobEventKind.COMPLETED, "work", "2", "test.echo", attempt=1, at_ms=now_ms))
+    await flushing
+    # Then what that flush wrote counts the completed job's wait with it
+    report, _ = await monitoring.metrics("work", refresh=True)
+    assert (report.summary.completed, report.summary.wait.count) == (1, 2)

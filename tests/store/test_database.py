@@ -124,3 +124,32 @@ def test_default_store_is_a_sqlite_file_in_the_data_directory(tmp_path: Path) ->
             assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     finally:
         database.dispose()
+
+
+def test_processes_migrating_a_fresh_store_at_once_all_succeed(empty_store_url: str) -> None:
+    # Given a store that has never been migrated, and four API processes starting at the same moment
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    from sqlalchemy import create_engine
+
+    from corral_reference.app import app as reference
+
+    together = Barrier(4)
+
+    def start() -> None:
+        together.wait(timeout=60)
+        upgrade(empty_store_url, apps=reference.migrations)
+
+    # When each migrates it (platform and application tables)
+    with ThreadPoolExecutor(4) as pool:
+        outcomes = [pool.submit(start) for _ in range(4)]
+        errors = [future.exception(timeout=120) for future in outcomes]
+    # Then none fails, and the store is at the head revision with every table
+    assert errors == [None] * 4
+    engine = create_engine(empty_store_url)
+    try:
+        assert current_revision(engine) == head_revision()
+        assert STORE_TABLES <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()

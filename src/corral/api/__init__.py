@@ -25,6 +25,7 @@ from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
 from corral.api.realtime import router as realtime_router
 from corral.api.routing import check_routes_are_guarded
+from corral.api.schedules import router as schedules_router
 from corral.app import load_app
 from corral.console import console_router, mount_console
 from corral.contracts.base import Registry
@@ -77,6 +78,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         metrics_router,
         dlq_router,
         job_types_router,
+        schedules_router,
         console_router,
     ):
         app.include_router(router)

@@ -19,9 +19,11 @@ from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.export import ExportFormat, export_lines
 from corral.dlq.query import Cursor, DlqFilter, EntrySummary
 from corral.dlq.service import MAX_IDS, DlqService
+from corral.engine import trace_of
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
 from corral.security.permissions import Permission
 from corral.security.ratelimit import Budget
+from corral.tracing import trace_id
 
 router = owner_router(prefix="/owner/dlq", tags=["dlq"])
 
@@ -184,9 +186,11 @@ class EntryPublic(BaseModel):
         default=None, description="the same job dying again after capture (retried from its queue): count, at, reason"
     )
 
+    trace_id: str | None = Field(default=None, description="the trace the failed job's enqueuer was in")
+
     @classmethod
     def of(cls, entry: DeadLetterEntry) -> EntryPublic:
-        return cls(**vars(entry))
+        return cls(**vars(entry), trace_id=trace_id(trace_of(entry.opts)[0]))
 
 
 class ReplayCreate(BaseModel):

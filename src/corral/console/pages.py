@@ -92,6 +92,7 @@ AuditReader = Annotated[Principal, require(Permission.AUDIT_READ)]
 DlqReader = Annotated[Principal, require(Permission.DLQ_READ)]
 LiveReader = Annotated[Principal, require(Permission.REALTIME)]
 MonitoringReader = Annotated[Principal, require(Permission.MONITORING_READ)]
+SchedulesReader = Annotated[Principal, require(Permission.SCHEDULES_READ)]
 
 
 @router.get("/", name="console.home", include_in_schema=False)
@@ -152,6 +153,12 @@ async def workers_page(principal: MonitoringReader) -> Response:
 async def alerts_page(principal: MonitoringReader) -> Response:
     """Alerts: those firing now (acknowledge them), their history and the rules in force."""
     return page("alerts.html", script="alerts", active="alerts", title="Alerts", actor=principal.actor)
+
+
+@router.get("/console/schedules", name="console.schedules", include_in_schema=False)
+async def schedules_page(principal: SchedulesReader) -> Response:
+    """Schedules: repeatable and cron jobs with their next run; create, edit, pause, resume, run now, delete."""
+    return page("schedules.html", script="schedules", active="schedules", title="Schedules", actor=principal.actor)
 
 
 @router.get("/console/audit/data-access", name="console.data_access", include_in_schema=False)

@@ -19,6 +19,7 @@ NAVIGATION = (
     ("queues", "Queues", "/console"),
     ("workers", "Workers", "/console/workers"),
     ("alerts", "Alerts", "/console/alerts"),
+    ("schedules", "Schedules", "/console/schedules"),
     ("dlq", "DLQ", "/console/dlq"),
     ("analytics", "DLQ analytics", "/console/dlq/analytics"),
     ("live", "Live", "/console/live"),

@@ -195,6 +195,15 @@ class DeadLetterStore:
         """How many entries the DLQ holds."""
         return int(await self.redis.zcard(self.keys.dlq_by_time))
 
+    async def span(self, before_ms: int) -> tuple[int, int, int | None]:
+        """How many entries the DLQ holds, how many failed before `before_ms`, and when the oldest failed."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.dlq_by_time)
+            pipe.zcount(self.keys.dlq_by_time, "-inf", f"({before_ms}")
+            pipe.zrange(self.keys.dlq_by_time, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return int(total), int(before), int(oldest[0][1]) if oldest else None
+
     async def get(self, entry_id: str) -> DeadLetterEntry | None:
         """One entry by id with its replay history and reason pattern, or None."""
         raw: dict[str, str] = await self.redis.hgetall(self.keys.dlq_entry(entry_id))  # type: ignore[assignment]

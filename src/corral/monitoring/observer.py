@@ -23,7 +23,12 @@ def observe_monitoring(hooks: HookBus, services: WorkerServices, runtime: Runtim
     monitoring = services.provided(Monitoring)
     if monitoring is None:  # shared services made without the composition root (a test's or a benchmark's worker)
         monitoring = Monitoring.build(
-            settings, services.redis, services.keys, services.producer.engine, runtime.registry
+            settings,
+            services.redis,
+            services.keys,
+            services.producer.engine,
+            runtime.registry,
+            lambda: services.database,
         )
     heartbeat = Heartbeat(
         monitoring.workers,

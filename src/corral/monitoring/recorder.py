@@ -27,6 +27,8 @@ from corral.monitoring.tally import SEPARATOR
 
 logger = logging.getLogger(__name__)
 
+# How many times a flush reads the queued times of jobs that started meanwhile.
+WAIT_ROUNDS = 5
 MINUTE = 60
 HOUR = 3_600
 MINUTE_TTL_SECONDS = 25 * HOUR  # per-minute history: 24 h, plus an hour of slack
@@ -234,7 +236,12 @@ class MetricsRecorder:
     async def flush(self) -> None:
         """Write everything tallied so far; on failure it is kept for the next flush."""
         async with self._flushing:
-            await self._resolve_waits()
+            # Jobs may start while the queued times are read; read theirs too (a few rounds at most), so that a
+            # flush that writes a job's completion also writes its wait time.
+            for _ in range(WAIT_ROUNDS):
+                if not self._waits:
+                    break
+                await self._resolve_waits()
             changes, self._changes = self._changes, {}
             patterns, self._patterns = self._patterns, {}
             self._pending_events = 0

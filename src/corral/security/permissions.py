@@ -27,6 +27,8 @@ class Permission(enum.StrEnum):
     DLQ_READ = "dlq:read"
     DLQ_REPLAY = "dlq:replay"
     DLQ_DELETE = "dlq:delete"
+    SCHEDULES_READ = "schedules:read"
+    SCHEDULES_MANAGE = "schedules:manage"
     EXPORT = "export"
     MONITORING_READ = "monitoring:read"
     ALERTS_MANAGE = "alerts:manage"

@@ -76,7 +76,8 @@ def create_store_engine(database_url: str | URL) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
-def _lock_key(name: str) -> int:
+def lock_key(name: str) -> int:
+    """The 64-bit key of PostgreSQL's advisory locks for a lock name."""
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
@@ -108,7 +109,7 @@ class Database:
     def lock(self, session: Session, name: str) -> None:
         """Hold a named lock until the session's transaction ends (SQLite transactions already exclude writers)."""
         if self.dialect == "postgresql":
-            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(name)})
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key(name)})
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the shipped migrations up to `revision`."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,14 +14,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, MetaData
+from sqlalchemy import Engine, MetaData, text
 
-from corral.store.database import create_store_engine
+from corral.store.database import create_store_engine, lock_key
 from corral.store.models import Base
 
 logger = logging.getLogger(__name__)
 
 SCRIPT_LOCATION = "corral.store:migrations"
+MIGRATION_LOCK = "corral.migrations"
 
 
 def load_models() -> MetaData:
@@ -54,9 +56,32 @@ def alembic_config(app: AppMigrations | None = None) -> Config:
     return config
 
 
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """One process migrates at a time: on PostgreSQL a session advisory lock, held on a connection of its own, so
+    that API processes starting together do not race to create the same tables (the others wait, then find the
+    store at its head). SQLite's transactions already take the write lock up front."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": lock_key(MIGRATION_LOCK)})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": lock_key(MIGRATION_LOCK)})
+            connection.commit()
+
+
 def upgrade_engine(engine: Engine, revision: str = "head", apps: Sequence[AppMigrations] = ()) -> None:
     """Migrate the database behind `engine` up to `revision`, then each application's tables to their head, in one
-    transaction each where the back-end allows."""
+    transaction each where the back-end allows, one migrating process at a time."""
+    with _one_migrator(engine):
+        _upgrade(engine, revision, apps)
+
+
+def _upgrade(engine: Engine, revision: str, apps: Sequence[AppMigrations]) -> None:
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection

@@ -64,7 +64,7 @@ function input(name, schema, kind, id) {
   return area;
 }
 
-/** Render the fields of `schema` into `fieldset`; returns {read, showErrors, clearErrors}. */
+/** Render the fields of `schema` into `fieldset`; returns {read, fill, showErrors, clearErrors}. */
 export function schemaForm(fieldset, schema) {
   const legend = fieldset.querySelector("legend");
   clear(fieldset);
@@ -158,5 +158,18 @@ export function schemaForm(fieldset, schema) {
     return rest;
   }
 
-  return { read, showErrors, clearErrors };
+  /** Put the values of `payload` (an object of the schema's shape) into the inputs. */
+  function fill(payload) {
+    for (const [name, field] of fields) {
+      if (!(name in (payload || {}))) continue;
+      const value = payload[name];
+      if (field.kind === "boolean") field.control.checked = value === true;
+      else if (value === null || value === undefined) field.control.value = "";
+      else if (field.kind === "list" && Array.isArray(value)) field.control.value = value.join("\n");
+      else if (field.kind === "json") field.control.value = JSON.stringify(value);
+      else field.control.value = String(value);
+    }
+  }
+
+  return { read, fill, showErrors, clearErrors };
 }

@@ -3,7 +3,7 @@
 import { api, session } from "./api.js";
 import { act, describe, openDialog, toast, wireDialogs } from "./ui.js";
 
-const GO = { q: "/console", w: "/console/workers", e: "/console/alerts", d: "/console/dlq", a: "/console/dlq/analytics", l: "/console/live", u: "/console/audit" };
+const GO = { q: "/console", w: "/console/workers", e: "/console/alerts", s: "/console/schedules", d: "/console/dlq", a: "/console/dlq/analytics", l: "/console/live", u: "/console/audit" };
 let refreshHandler = null;
 
 /** Register what the `r` shortcut (and the page's Refresh button, if any) does. */

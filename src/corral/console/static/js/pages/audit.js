@@ -2,6 +2,7 @@
 
 import { urlFor } from "../api.js";
 import { startPagedLog } from "../pagedlog.js";
+import { showRetention } from "../retention.js";
 import { startShell } from "../shell.js";
 import { $, el, fmtTime, pretty, truncate } from "../ui.js";
 
@@ -43,3 +44,8 @@ startPagedLog({
     ],
   }),
 });
+
+// The retention banner: audit rows due for deletion within the warning horizon; reloaded by Refresh too.
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "audit" });
+$("#refresh").addEventListener("click", () => { retentionBanner(); });
+retentionBanner();
