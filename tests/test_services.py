@@ -1,10 +1,11 @@
-"""The composition root: a worker process's services are built once and shared by its observers."""
+"""The composition root: a process's services are built once, and a worker's observers share them."""
 
 from __future__ import annotations
 
-from corral.dlq.store import DeadLetterStore
+from corral.dlq.store import DeadLetterStore, Retention
 from corral.hooks import HookBus
 from corral.monitoring import Monitoring, observe_monitoring
+from corral.realtime.bus import EventBus
 from corral.runtime import Runtime
 from corral.services import Services, build_services
 from corral.settings import Settings
@@ -20,10 +21,15 @@ async def test_one_dlq_store_event_bus_and_monitoring_per_process(settings: Sett
         assert services.dlq.store is services.dlq_store
         assert services.monitoring.stats.dlq is services.dlq_store
         assert services.dlq.bus is services.bus and services.monitoring.bus is services.bus
-        # And what the worker's handlers and observers share offers the root's monitoring, and nothing unasked
+        # And the DLQ store keeps the DLQ retention the settings ask for
+        assert services.dlq_store.retention == Retention.of(settings)
+        # And what the worker's handlers and observers share offers the root's monitoring, DLQ store and event bus
         shared = services.for_handlers()
         assert shared.provided(Monitoring) is services.monitoring
-        assert shared.provided(DeadLetterStore) is None
+        assert shared.provided(DeadLetterStore) is services.dlq_store
+        assert shared.provided(EventBus) is services.bus
+        # And nothing the root did not offer
+        assert shared.provided(Services) is None
     finally:
         await services.close()
 
