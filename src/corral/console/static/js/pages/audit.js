@@ -20,6 +20,10 @@ function resultTone(result) {
   return "bad";
 }
 
+// The retention banner: audit rows due for deletion within the warning horizon; reloaded with every refresh.
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "audit" });
+retentionBanner();
+
 startPagedLog({
   name: "audit",
   path: "/owner/audit",
@@ -27,6 +31,7 @@ startPagedLog({
   empty: "No audit rows match these filters.",
   fields: ["actor", "action", "resource", "since", "until"],
   onSync: (filters) => { $("#export").href = urlFor("/owner/audit.csv", filters); },
+  alsoRefresh: retentionBanner,
   render: (row) => ({
     cells: [
       el("td", { text: fmtTime(Date.parse(row.created_at)) }),
@@ -44,8 +49,3 @@ startPagedLog({
     ],
   }),
 });
-
-// The retention banner: audit rows due for deletion within the warning horizon; reloaded by Refresh too.
-const retentionBanner = () => showRetention($("#retention-banner"), { target: "audit" });
-$("#refresh").addEventListener("click", () => { retentionBanner(); });
-retentionBanner();
