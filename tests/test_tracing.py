@@ -183,6 +183,7 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
     sys.meta_path.insert(0, Refuse())
 
     from corral import tracing
+    from corral.dlq.store import DeadLetterStore
     from corral.engine import Engine, TRACE_OPTION
     from corral.keys import Keys
     from corral.runtime import Runtime
@@ -201,7 +202,7 @@ WITHOUT_OPENTELEMETRY = textwrap.dedent(
         settings = Settings(redis_url=url)
         registry = make_registry()
         engine = Engine(url, Keys(settings.key_prefix))
-        runtime = Runtime(settings, url, registry, handlers)
+        runtime = Runtime(settings, url, registry, handlers, dlq=DeadLetterStore)
         from corral.producer import Producer
         try:
             await runtime.start()

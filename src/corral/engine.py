@@ -212,6 +212,74 @@ def _record(queue: str, job: Job, state: str) -> JobRecord:
     )
 
 
+# The fields of a failed job's hash that a DLQ capture copies, in the order its script reads them (as HMGET
+# arguments): finished at, name, data, options, failed reason, stack trace, attempts made, queued at, started at.
+FAILED_JOB_FIELDS = (
+    "finishedOn",
+    "name",
+    "data",
+    "opts",
+    "failedReason",
+    "stacktrace",
+    "atm",
+    "timestamp",
+    "processedOn",
+)
+
+
+class StoredJobs:
+    """What other services read of the jobs bullmq stores, on their own Redis client: the failed jobs the DLQ
+    captures and sweeps, and when waiting jobs became ready (monitoring's wait times). Besides the Engine, the only
+    code that knows bullmq's key names and job fields."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        # `FAILED_JOB_FIELDS` as JSON: the argument a capture script reads them with.
+        self.failed_fields = json.dumps(FAILED_JOB_FIELDS, separators=(",", ":"))
+
+    def failed_job_keys(self, queue: str, job_id: str) -> list[str]:
+        """The keys a script reading one failed job is given: the job's hash, then its queue's failed set (scored by
+        finish time)."""
+        return [self.keys.job(queue, job_id), self.keys.queue(queue, "failed")]
+
+    async def failed_reason(self, queue: str, job_id: str) -> str:
+        """The failure reason stored with a job (empty when it has none or is gone)."""
+        return str(await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or "")
+
+    async def failed_since(self, queue: str, finished_from_ms: int, offset: int, count: int) -> list[tuple[str, int]]:
+        """Up to `count` failed jobs of a queue that finished at or after `finished_from_ms`, oldest first, from
+        position `offset`: (job id, finished at in epoch ms)."""
+        found: list[tuple[str, float]] = await self.redis.zrangebyscore(
+            self.keys.queue(queue, "failed"), finished_from_ms, "+inf", start=offset, num=count, withscores=True
+        )  # type: ignore[assignment]
+        return [(str(job_id), int(score)) for job_id, score in found]
+
+    async def is_failed(self, queue: str, job_id: str) -> bool:
+        """Whether the job is in its queue's failed set."""
+        return await self.redis.zscore(self.keys.queue(queue, "failed"), job_id) is not None
+
+    async def oldest_waiting(self, queues: Sequence[str]) -> list[str | None]:
+        """The id of each queue's oldest waiting job (the tail of its waiting list, where a paused queue keeps its
+        jobs too), None when none waits; one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.lindex(self.keys.queue(queue, "wait"), -1)
+            tails: list[str | None] = await pipe.execute()
+        return [str(job_id) if job_id else None for job_id in tails]
+
+    async def ready_times(self, jobs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """When each (queue, job id) became ready to run: queued at plus its delay, in epoch ms; None for a job gone
+        (removed by its queue's retention). One round trip."""
+        if not jobs:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue, job_id in jobs:
+                pipe.hmget(self.keys.job(queue, job_id), "timestamp", "delay")
+            rows = await pipe.execute()
+        return [None if queued is None else int(queued) + int(delay or 0) for queued, delay in rows]
+
+
 class Engine:
     """Producer-side access to the queues of one Redis/Valkey server."""
 

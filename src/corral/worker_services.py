@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 
@@ -15,6 +15,8 @@ from corral.settings import Settings
 
 if TYPE_CHECKING:
     from corral.store.database import Database
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -27,6 +29,7 @@ class WorkerServices:
     keys: Keys
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _database: Database | None = field(default=None, init=False, repr=False)
+    _provided: dict[type[Any], Any] = field(default_factory=dict, init=False, repr=False)
 
     @property
     def database(self) -> Database:
@@ -42,6 +45,15 @@ class WorkerServices:
     def share_database(self, database: Database) -> None:
         """Use the process's SQL store (owned, and disposed, by whoever built it) instead of building one."""
         self._database = database
+
+    def provide(self, service: object) -> None:
+        """Offer observers one of the process's services (the composition root offers its monitoring), by its type."""
+        self._provided[type(service)] = service
+
+    def provided(self, kind: type[T]) -> T | None:
+        """The process's service of type `kind` when the composition root offered one, else None."""
+        found = self._provided.get(kind)
+        return found if isinstance(found, kind) else None
 
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
         """Run `closer` when the worker process shuts down."""

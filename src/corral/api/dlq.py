@@ -39,15 +39,9 @@ DELETE_PHRASE = "delete dlq"
 
 
 def dlq_service(request: Request) -> DlqService:
-    """The DLQ service of this API process (its bulk tasks run here)."""
+    """The DLQ service of this API process (the composition root's; its bulk tasks run here)."""
     api: ApiServices = request.app.state.services
-    found = api.extras.get("dlq")
-    if found is None:
-        found = api.extras["dlq"] = DlqService(
-            api.redis, api.keys, api.engine, api.registry, bulk_rate=api.settings.dlq_bulk_rate
-        )
-    assert isinstance(found, DlqService)
-    return found
+    return api.dlq
 
 
 Dlq = Annotated[DlqService, Depends(dlq_service)]

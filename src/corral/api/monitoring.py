@@ -32,14 +32,8 @@ Refresh = Annotated[bool, Query(description="skip the cache and recompute")]
 
 
 def monitoring_of(api: ApiServices) -> Monitoring:
-    """The monitoring services of this API process, built on first use."""
-    found = api.extras.get("monitoring")
-    if found is None:
-        found = api.extras["monitoring"] = Monitoring.build(
-            api.settings, api.redis, api.keys, api.engine, api.registry, lambda: api.database
-        )
-    assert isinstance(found, Monitoring)
-    return found
+    """The monitoring services of this API process (the composition root's)."""
+    return api.monitoring
 
 
 def monitoring_service(request: Request) -> Monitoring:

@@ -29,12 +29,23 @@ MAX_IDS = 1_000
 class DlqService:
     """Everything an operator does with the dead-letter queue; publishes dlq.* and bulk.progress events."""
 
-    def __init__(self, redis: Redis, keys: Keys, engine: Engine, registry: Registry, bulk_rate: int = 500) -> None:
-        self.store = DeadLetterStore(redis, keys, registry)
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        engine: Engine,
+        registry: Registry,
+        bulk_rate: int = 500,
+        *,
+        store: DeadLetterStore | None = None,
+        bus: EventBus | None = None,
+    ) -> None:
+        # The composition root passes the process's one store and event bus; alone, the service makes its own.
+        self.store = store or DeadLetterStore(redis, keys, registry)
         self.query = DlqQuery(redis, keys, self.store.scripts, self.store.layout, self.store.fields, self.store)
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
-        self.bus = EventBus(redis, keys)
+        self.bus = bus or EventBus(redis, keys)
         self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish)
 
     async def publish(self, event_type: str, data: dict[str, Any], queue: str | None = None) -> None:

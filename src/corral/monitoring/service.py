@@ -59,11 +59,15 @@ class Monitoring:
         engine: Engine,
         registry: Registry,
         database: Callable[[], Database] | None = None,
+        *,
+        dlq_store: DeadLetterStore | None = None,
+        bus: EventBus | None = None,
     ) -> Monitoring:
-        """Every monitoring service for one process; without `database`, no audit retention warning."""
+        """Every monitoring service for one process; without `database`, no audit retention warning. The composition
+        root passes the process's one DLQ store and event bus; without them, it makes its own."""
         cache = MonitoringCache(redis, keys)
         stats = StatsService(
-            engine, DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
+            engine, dlq_store or DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
         )
         history = MetricsHistory(redis, keys)
         workers = WorkerRegistry(redis, keys, settings.worker_lost_seconds)
@@ -93,7 +97,7 @@ class Monitoring:
             workers=workers,
             health=health,
             alerts=alerts,
-            bus=EventBus(redis, keys),
+            bus=bus or EventBus(redis, keys),
             prometheus=PrometheusExporter(redis, keys, stats, history, workers, alerts, health),
             retention=retention,
         )
