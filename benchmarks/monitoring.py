@@ -174,7 +174,7 @@ def owner_token(settings: Settings) -> str:
     from corral.security.permissions import Role
     from corral.security.tokens import TokenService
     from corral.security.users import UserService
-    from corral.store import Database, upgrade
+    from corral.sql import Database, upgrade
 
     upgrade(settings.resolved_database_url)
     database = Database(settings.resolved_database_url)

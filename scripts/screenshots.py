@@ -28,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from playwright.sync_api import sync_playwright
 from redis.asyncio import Redis
 
-from corral_reference.contracts import default_registry
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
@@ -43,8 +42,9 @@ from corral.security.tokens import TokenService
 from corral.security.users import UserService
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral.worker_services import WorkerServices
+from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 
 EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"

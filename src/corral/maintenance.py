@@ -16,8 +16,8 @@ from sqlalchemy import delete
 from corral.dlq.store import DeadLetterStore
 from corral.dlq.store import Retention as DlqRetention
 from corral.engine import Engine
-from corral.store.database import Database
-from corral.store.models import AuditLog
+from corral.sql.database import Database
+from corral.sql.models import AuditLog
 
 if TYPE_CHECKING:
     from corral.hooks import HookBus

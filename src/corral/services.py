@@ -36,7 +36,7 @@ from corral.security.sessions import SessionStore
 from corral.security.tokens import TokenCache, TokenService
 from corral.security.users import UserService
 from corral.settings import Settings
-from corral.store import Database
+from corral.sql import Database
 from corral.worker_services import WorkerServices
 
 logger = logging.getLogger(__name__)

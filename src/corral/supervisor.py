@@ -105,7 +105,7 @@ def prepare_database(settings: Settings) -> str | None:
     """Migrate the SQL store and create the first owner if there is none; returns a generated password or None."""
     from corral.app import load_app
     from corral.services import build_store_services
-    from corral.store import upgrade
+    from corral.sql import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url, apps=load_app(settings.app).migrations)

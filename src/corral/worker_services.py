@@ -14,7 +14,7 @@ from corral.producer import Producer
 from corral.settings import Settings
 
 if TYPE_CHECKING:
-    from corral.store.database import Database
+    from corral.sql.database import Database
 
 T = TypeVar("T")
 
@@ -35,7 +35,7 @@ class WorkerServices:
     def database(self) -> Database:
         """The process's one SQL store (built on first use from settings, disposed on close); not migrated here."""
         if self._database is None:
-            from corral.store.database import Database
+            from corral.sql.database import Database
 
             database = Database(self.settings.resolved_database_url)
             self._database = database

@@ -13,7 +13,7 @@ from corral.contracts import EnqueueOptions
 from corral.engine import Engine
 from corral.producer import Producer
 from corral.security.audit import AuditTrail
-from corral.store import Database
+from corral.sql import Database
 from corral_reference.contracts import default_registry
 
 from support import eventually, prefixed_keys

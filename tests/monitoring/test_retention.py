@@ -17,8 +17,8 @@ from corral.contracts.base import JobType, QueueConfig, Registry, Retention
 from corral.dlq.store import DeadLetterStore
 from corral.monitoring import Monitoring
 from corral.monitoring.retention import projected_overflow
-from corral.store.database import Database
-from corral.store.models import AuditLog
+from corral.sql.database import Database
+from corral.sql.models import AuditLog
 from monitoring.monitoring_peers import echo_handlers
 
 from support import Echo, eventually

@@ -32,8 +32,8 @@ from corral.engine import Engine
 from corral.monitoring.history import MetricsHistory, bucket_starts
 from corral.monitoring.rules import HealthIssue, IssueSeverity
 from corral.monitoring.tally import Tally
-from corral.store.database import Database
-from corral.store.models import AuditLog
+from corral.sql.database import Database
+from corral.sql.models import AuditLog
 
 logger = logging.getLogger(__name__)
 

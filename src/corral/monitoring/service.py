@@ -27,7 +27,7 @@ from corral.monitoring.webhook import AlertWebhook
 from corral.monitoring.workers import WorkerRegistry
 from corral.realtime.bus import EventBus
 from corral.settings import Settings
-from corral.store.database import Database
+from corral.sql.database import Database
 
 METRICS = TypeAdapter(MetricsReport)
 
