@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,reference]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,reference,tracing]'
 	@if [ -d tests/plugins ]; then $(BIN)/python -m pip install --quiet -c constraints.txt -e tests/plugins; fi
 	touch $(STAMP)
 

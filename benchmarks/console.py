@@ -34,7 +34,7 @@ from corral.security.tokens import TokenService
 from corral.security.users import UserService
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 

@@ -39,7 +39,7 @@ from corral.security.tokens import TokenService
 from corral.security.users import UserService
 from corral.server import EmbeddedValkey, free_port
 from corral.settings import Settings
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral_reference.contracts import default_registry
 
 DAY_MS = 86_400_000

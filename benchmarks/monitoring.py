@@ -33,6 +33,7 @@ import redis
 from pydantic import Field, SecretStr
 
 from corral.contracts.base import EnqueueOptions, JobContract, JobType, QueueConfig, Registry, Retention
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine, job_options
 from corral.handlers import HandlerSet, JobContext
 from corral.hooks import HookBus, JobEventKind
@@ -118,7 +119,7 @@ async def drain_here(url: str, recording: bool, jobs: int, concurrency: int) -> 
 
     hooks = HookBus()
     settings = Settings(redis_url=url, key_prefix="rec")
-    runtime = Runtime(settings, url, bench_registry(concurrency), handlers, hooks=hooks)
+    runtime = Runtime(settings, url, bench_registry(concurrency), handlers, dlq=DeadLetterStore, hooks=hooks)
     recorder = MetricsRecorder(runtime.redis, runtime.keys) if recording else None
     if recorder is not None:
         recorder.subscribe(hooks)
@@ -173,7 +174,7 @@ def owner_token(settings: Settings) -> str:
     from corral.security.permissions import Role
     from corral.security.tokens import TokenService
     from corral.security.users import UserService
-    from corral.store import Database, upgrade
+    from corral.sql import Database, upgrade
 
     upgrade(settings.resolved_database_url)
     database = Database(settings.resolved_database_url)
@@ -220,7 +221,7 @@ async def traffic_here(url: str, data_dir: Path) -> None:
     for name in SYSTEM_JOBS:
         handlers.add(name, noop)
     hooks = HookBus()
-    runtime = Runtime(settings, url, registry, handlers, queues=["system"], hooks=hooks)
+    runtime = Runtime(settings, url, registry, handlers, queues=["system"], dlq=DeadLetterStore, hooks=hooks)
     observe_monitoring(hooks, services, runtime)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -255,7 +255,7 @@ def prepare(data_dir: Path, env: dict[str, str]) -> str:
     from corral.security.tokens import TokenService
     from corral.security.users import UserService
     from corral.settings import Settings
-    from corral.store import Database, upgrade
+    from corral.sql import Database, upgrade
 
     settings = Settings(redis_url=env["CORRAL_REDIS_URL"], data_dir=data_dir)
     upgrade(settings.resolved_database_url)

@@ -1,11 +1,13 @@
 """Screenshots of every console page, made with the real browser, for the README.
 
-    python scripts/screenshots.py [--out docs/screenshots] [--entries 5000]
+    python scripts/screenshots.py [--out docs/screenshots] [--entries 5000] [--only NAME ...]
 
 Starts an embedded Valkey, seeds DLQ entries (the DLQ benchmark's seeder), runs a worker with the observers every
 worker installs on the email and ai queues (some jobs succeed, some fail, so metrics, health and live events are
 real), serves the API and console on loopback, signs in with Debian's chromium and saves one PNG per page (laptop
-size), plus the Queues page at phone size.
+size), plus the Queues page at phone size. Retention warnings look 7 days ahead here, so the DLQ's oldest entries
+(30 days' retention) and email's failed jobs (7 days) show in the retention banner. `--only` makes just the named
+pages (e.g. `--only retention`).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from playwright.sync_api import sync_playwright
 from redis.asyncio import Redis
 
-from corral_reference.contracts import default_registry
 from corral.dlq.service import DlqService
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
@@ -41,8 +42,9 @@ from corral.security.tokens import TokenService
 from corral.security.users import UserService
 from corral.server import EmbeddedValkey
 from corral.settings import Settings
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral.worker_services import WorkerServices
+from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 
 EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"
@@ -64,6 +66,7 @@ SHOTS = [
     ("data-access", "/console/audit/data-access", "#access-table tbody tr"),
     ("workers", "/console/workers", "#workers-table tbody tr"),
     ("alerts", "/console/alerts", "#rules dt"),
+    ("retention", "/console/dlq", "#retention-banner .retention-warning"),
 ]
 
 
@@ -183,6 +186,7 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         rate_limit_reads="100000/minute",
         rate_limit_mutations="100000/minute",
         metrics_flush_seconds=0.2,
+        retention_warning_hours=7 * 24,
     )
     keys = Keys("corral")
 
@@ -233,7 +237,7 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
                 page.wait_for_timeout(300)
                 page.screenshot(
                     path=str(args.out / f"{name}.png"),
-                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry"},
+                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry", "retention"},
                 )
                 say(args.out / f"{name}.png")
             if args.only:

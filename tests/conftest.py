@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 
 from corral.connection import redis_client as make_redis_client
 from corral.contracts.base import Registry
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.handlers import Handler
 from corral.hooks import HookBus
@@ -134,7 +135,7 @@ async def start_runtime(settings: Settings, valkey_url: str) -> AsyncIterator[Ru
         queues: Sequence[str] | None = None,
         hooks: HookBus | None = None,
     ) -> Runtime:
-        runtime = Runtime(settings, valkey_url, registry, handlers, queues=queues, hooks=hooks)
+        runtime = Runtime(settings, valkey_url, registry, handlers, queues=queues, dlq=DeadLetterStore, hooks=hooks)
         await runtime.start()
         started.append(runtime)
         return runtime

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from corral.dlq.service import DlqService
 from corral.maintenance import maintenance_loop
-from corral.store import upgrade
-from corral.store.models import AuditLog
+from corral.sql import upgrade
+from corral.sql.models import AuditLog
 from corral_reference.contracts import default_registry
 from dlq.dlq_peers import DeadJobs
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from corral.contracts.base import EnqueueOptions, JobType, QueueConfig, RateLimit, Registry
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
 from corral.handlers import HandlerSet, JobContext
@@ -358,7 +359,7 @@ async def test_a_killed_workers_job_is_reported_stalled_soon_with_the_default_st
         stalled: list[JobEvent] = []
         hooks = HookBus()
         hooks.subscribe(stalled.append, JobEventKind.STALLED)
-        runtime = Runtime(defaults, valkey_url, registry, {}, queues=["work"], hooks=hooks)
+        runtime = Runtime(defaults, valkey_url, registry, {}, queues=["work"], dlq=DeadLetterStore, hooks=hooks)
         await runtime.start()
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 
 from corral import Corral, JobContext, JobContract, QueueConfig, Retention
 
 QUEUE = "bench"
 JOB = "bench.noop"
+# How many finished jobs the queue keeps (the memory benchmark keeps few, as a long-running deployment would).
+KEEP = int(os.environ.get("BENCH_KEEP_JOBS", "2000000"))
 
 app = Corral("throughput-benchmark")
 app.add_queue(
@@ -15,8 +19,8 @@ app.add_queue(
         QUEUE,
         attempts=3,
         concurrency=50,
-        keep_completed=Retention(2_000_000, 3_600),
-        keep_failed=Retention(2_000_000, 3_600),
+        keep_completed=Retention(KEEP, 3_600),
+        keep_failed=Retention(KEEP, 3_600),
     )
 )
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from corral.contracts.base import JobContract, JobType, QueueConfig, Registry, Retention
 from corral.errors import ConfigurationError
 from corral.handlers import Handler, HandlerSet
-from corral.store.migrate import AppMigrations
+from corral.sql.migrate import AppMigrations
 
 if TYPE_CHECKING:
     from corral.producer import BulkItem, Producer

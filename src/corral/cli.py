@@ -170,7 +170,7 @@ def migrate(data_dir: DataDir = None, verbose: Verbose = False) -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from corral.store.migrate import head_revision
+    from corral.sql.migrate import head_revision
     from corral.supervisor import prepare_database
 
     try:

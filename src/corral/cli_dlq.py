@@ -142,9 +142,12 @@ def list_entries(
 
 @dlq_app.command("show")
 def show(entry_id: str, data_dir: DataDir = None) -> None:
-    """Everything stored of one entry, with its replay history, as JSON."""
+    """Everything stored of one entry, with its replay history and the trace id of its job's enqueuer, as JSON."""
+    from corral.engine import trace_of
+    from corral.tracing import trace_id
+
     entry = _run(data_dir, lambda s: s.dlq.entry(entry_id))
-    out.print_json(data=asdict(entry))
+    out.print_json(data={**asdict(entry), "trace_id": trace_id(trace_of(entry.opts)[0])})
 
 
 @dlq_app.command("replay")

@@ -180,3 +180,29 @@ def alerts(
     for transition in past:
         at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(transition.at / 1000))
         out.print(f"{at} {transition.event:<8} #{transition.alert.id} {transition.alert.summary}", highlight=False)
+
+
+@monitoring_app.command()
+def retention(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """DLQ entries, failed jobs and audit rows that retention trims within CORRAL_RETENTION_WARNING_HOURS."""
+    warnings = _run(data_dir, lambda m: m.retention.issues())
+    if as_json:
+        _print_json([asdict(issue) for issue in warnings])
+        return
+    if not warnings:
+        out.print("nothing will be trimmed by retention within the warning horizon")
+    for issue in warnings:
+        evidence = issue.evidence
+        out.print(Text.assemble(("warning", "bold"), f" {issue.rule} ({issue.queue}): {issue.summary}"))
+        out.print(
+            f"  affected {evidence['affected']} of {evidence['stored']} (by age {evidence['by_age']}, "
+            f"by count {evidence['by_count']}), oldest at {_when(evidence['oldest_at'])}",
+            highlight=False,
+        )
+        out.print(f"  what to do: {issue.recommendation}", highlight=False)
+
+
+def _when(epoch_ms: Any) -> str:
+    if not isinstance(epoch_ms, int):
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(epoch_ms / 1000))

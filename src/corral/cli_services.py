@@ -22,7 +22,7 @@ def actor() -> str:
 async def migrated(settings: Settings) -> None:
     """Bring the SQL store (and the application's tables) up to date, so the command's audit rows can be written."""
     from corral.app import load_app
-    from corral.store import upgrade
+    from corral.sql import upgrade
 
     apps = load_app(settings.app).migrations
     await asyncio.to_thread(upgrade, settings.resolved_database_url, "head", apps)

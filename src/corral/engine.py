@@ -52,6 +52,12 @@ MAX_PRIORITY = 2_097_152
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 
+# A job's trace context (see corral.tracing), in its options, never its payload: `tm` is the option in which BullMQ's
+# own telemetry keeps a job's propagation metadata (Node BullMQ reads it as `opts.telemetry.metadata`);
+# `corralTraceLink` is Corral's own, the original job's context that a replayed job links to. Both are JSON text.
+TRACE_OPTION = "tm"
+TRACE_LINK_OPTION = "corralTraceLink"
+
 
 def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
     """Give bullmq's own clients Corral's connection policy, before their first command.
@@ -119,6 +125,33 @@ def job_options(name: str, config: QueueConfig, options: EnqueueOptions) -> dict
     return opts
 
 
+def with_trace(opts: dict[str, Any], carrier: str | None, link: str | None = None) -> dict[str, Any]:
+    """The job options with a trace context (and a link) added; the same dict when there is neither."""
+    if carrier is None and link is None:
+        return opts
+    traced = dict(opts)
+    if carrier is not None:
+        traced[TRACE_OPTION] = carrier
+    if link is not None:
+        traced[TRACE_LINK_OPTION] = link
+    return traced
+
+
+def trace_of(opts: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The trace context a job's options carry, and the one a replayed job links to (JSON text each), if any."""
+    carrier, link = opts.get(TRACE_OPTION), opts.get(TRACE_LINK_OPTION)
+    return carrier if isinstance(carrier, str) else None, link if isinstance(link, str) else None
+
+
+@dataclass(frozen=True)
+class FinishedSpan:
+    """The finished jobs of one state of a queue: how many, how many before a time, and the oldest one's finish."""
+
+    total: int
+    before: int
+    oldest_ms: int | None
+
+
 @dataclass(frozen=True)
 class JobRecord:
     """A snapshot of one job as stored by the engine."""
@@ -177,6 +210,74 @@ def _record(queue: str, job: Job, state: str) -> JobRecord:
         attempts_started=int(job.attemptsStarted or 0),
         stalled_count=int(job.stalledCounter or 0),
     )
+
+
+# The fields of a failed job's hash that a DLQ capture copies, in the order its script reads them (as HMGET
+# arguments): finished at, name, data, options, failed reason, stack trace, attempts made, queued at, started at.
+FAILED_JOB_FIELDS = (
+    "finishedOn",
+    "name",
+    "data",
+    "opts",
+    "failedReason",
+    "stacktrace",
+    "atm",
+    "timestamp",
+    "processedOn",
+)
+
+
+class StoredJobs:
+    """What other services read of the jobs bullmq stores, on their own Redis client: the failed jobs the DLQ
+    captures and sweeps, and when waiting jobs became ready (monitoring's wait times). Besides the Engine, the only
+    code that knows bullmq's key names and job fields."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        # `FAILED_JOB_FIELDS` as JSON: the argument a capture script reads them with.
+        self.failed_fields = json.dumps(FAILED_JOB_FIELDS, separators=(",", ":"))
+
+    def failed_job_keys(self, queue: str, job_id: str) -> list[str]:
+        """The keys a script reading one failed job is given: the job's hash, then its queue's failed set (scored by
+        finish time)."""
+        return [self.keys.job(queue, job_id), self.keys.queue(queue, "failed")]
+
+    async def failed_reason(self, queue: str, job_id: str) -> str:
+        """The failure reason stored with a job (empty when it has none or is gone)."""
+        return str(await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or "")
+
+    async def failed_since(self, queue: str, finished_from_ms: int, offset: int, count: int) -> list[tuple[str, int]]:
+        """Up to `count` failed jobs of a queue that finished at or after `finished_from_ms`, oldest first, from
+        position `offset`: (job id, finished at in epoch ms)."""
+        found: list[tuple[str, float]] = await self.redis.zrangebyscore(
+            self.keys.queue(queue, "failed"), finished_from_ms, "+inf", start=offset, num=count, withscores=True
+        )  # type: ignore[assignment]
+        return [(str(job_id), int(score)) for job_id, score in found]
+
+    async def is_failed(self, queue: str, job_id: str) -> bool:
+        """Whether the job is in its queue's failed set."""
+        return await self.redis.zscore(self.keys.queue(queue, "failed"), job_id) is not None
+
+    async def oldest_waiting(self, queues: Sequence[str]) -> list[str | None]:
+        """The id of each queue's oldest waiting job (the tail of its waiting list, where a paused queue keeps its
+        jobs too), None when none waits; one round trip."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue in queues:
+                pipe.lindex(self.keys.queue(queue, "wait"), -1)
+            tails: list[str | None] = await pipe.execute()
+        return [str(job_id) if job_id else None for job_id in tails]
+
+    async def ready_times(self, jobs: Sequence[tuple[str, str]]) -> list[int | None]:
+        """When each (queue, job id) became ready to run: queued at plus its delay, in epoch ms; None for a job gone
+        (removed by its queue's retention). One round trip."""
+        if not jobs:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for queue, job_id in jobs:
+                pipe.hmget(self.keys.job(queue, job_id), "timestamp", "delay")
+            rows = await pipe.execute()
+        return [None if queued is None else int(queued) + int(delay or 0) for queued, delay in rows]
 
 
 class Engine:
@@ -346,6 +447,17 @@ class Engine:
         cutoff = max(int(time.time() * 1000) - older_than_ms, 0)
         return int(await redis.xtrim(stream, minid=f"{cutoff}-0", approximate=False))
 
+    async def finished_span(self, queue: str, state: str, before_ms: int, redis: Redis) -> FinishedSpan:
+        """How many `state` jobs (completed or failed) the queue keeps, how many finished before `before_ms`, and
+        when the oldest finished."""
+        key = self.keys.queue(queue, state)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            pipe.zcount(key, "-inf", f"({before_ms}")
+            pipe.zrange(key, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return FinishedSpan(int(total), int(before), int(oldest[0][1]) if oldest else None)
+
     async def close(self) -> None:
         """Close every queue connection."""
         queues, self._queues = self._queues, {}
@@ -364,6 +476,8 @@ class RunningJob:
     attempts: int
     _job: Job
     on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
+    trace: str | None = None
+    trace_link: str | None = None
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
@@ -724,6 +838,8 @@ class QueueConsumer:
             attempt=int(job.attemptsMade) + 1,
             attempts=int(job.opts.get("attempts") or 1),
             _job=job,
+            trace=job.opts.get(TRACE_OPTION),
+            trace_link=job.opts.get(TRACE_LINK_OPTION),
         )
 
     async def _run_job(self, job: Job, _token: str) -> Any:

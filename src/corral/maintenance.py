@@ -16,8 +16,8 @@ from sqlalchemy import delete
 from corral.dlq.store import DeadLetterStore
 from corral.dlq.store import Retention as DlqRetention
 from corral.engine import Engine
-from corral.store.database import Database
-from corral.store.models import AuditLog
+from corral.sql.database import Database
+from corral.sql.models import AuditLog
 
 if TYPE_CHECKING:
     from corral.hooks import HookBus
@@ -203,12 +203,11 @@ def maintenance_loop(services: WorkerServices) -> MaintenanceLoop:
         keep = config.keep_completed if state == "completed" else config.keep_failed
         return keep.age_seconds * 1000 if keep.age_seconds else None
 
+    dlq = services.provided(DeadLetterStore)
+    if dlq is None:  # shared services made without the composition root (a test's worker)
+        dlq = DeadLetterStore(services.redis, services.keys, registry, retention=DlqRetention.of(settings))
     maintenance = Maintenance(
-        services.producer.engine,
-        registry.work_queues,
-        services.redis,
-        DeadLetterStore(services.redis, services.keys, registry, retention=DlqRetention.of(settings)),
-        lambda: services.database,
+        services.producer.engine, registry.work_queues, services.redis, dlq, lambda: services.database
     )
     return MaintenanceLoop(
         maintenance,

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic_core import to_json
 
 from corral.contracts.base import MAX_PAYLOAD_BYTES, EnqueueOptions, JobContract, JobType, Registry
-from corral.engine import Engine, job_options
+from corral.engine import Engine, job_options, with_trace
 from corral.errors import (
     BatchValidationError,
     CorralError,
@@ -20,6 +20,7 @@ from corral.errors import (
     UnknownJobError,
 )
 from corral.hooks import HookBus, JobEvent, JobEventKind
+from corral.tracing import current_carrier
 
 NO_OPTIONS = EnqueueOptions()
 MAX_BULK = 10_000
@@ -68,7 +69,7 @@ class Producer:
         """Validate and enqueue one job; returns its id."""
         job_type = self.registry.job(name)
         data = encode_payload(job_type, payload)
-        opts = self._options(name, job_type.queue, options)
+        opts = with_trace(self._options(name, job_type.queue, options), current_carrier())
         job_id = await self.engine.add(job_type.queue, name, data, opts)
         if self.hooks.wants(JobEventKind.QUEUED):
             await self.hooks.emit(JobEvent(JobEventKind.QUEUED, job_type.queue, job_id, name))
@@ -89,12 +90,13 @@ class Producer:
             )
         prepared: list[tuple[str, str, dict[str, Any], dict[str, Any]]] = []
         failures: dict[int, CorralError] = {}
+        carrier = current_carrier()
         for index, raw in enumerate(items):
             item = raw if isinstance(raw, BulkItem) else BulkItem(raw[0], raw[1])
             try:
                 job_type = self.registry.job(item.name)
                 data = encode_payload(job_type, item.payload)
-                opts = self._options(item.name, job_type.queue, item.options)
+                opts = with_trace(self._options(item.name, job_type.queue, item.options), carrier)
             except (PayloadValidationError, UnknownJobError, EnqueueError) as exc:
                 failures[index] = exc
                 continue

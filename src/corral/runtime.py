@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,15 +13,19 @@ from redis.asyncio import Redis
 
 from corral.connection import redis_client
 from corral.contracts.base import Registry, field_errors
-from corral.dlq.store import DeadLetterStore
-from corral.engine import FailureNotice, QueueConsumer, RunningJob
+from corral.engine import DeadLetterSink, FailureNotice, QueueConsumer, RunningJob, WaitingForChildren
 from corral.errors import ContractViolationError, JobTimeoutError, NoHandlerError
 from corral.handlers import Handler, JobContext
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
 from corral.settings import Settings
+from corral.tracing import attempt_span
 
 logger = logging.getLogger(__name__)
+
+# Builds the runtime's dead-letter sink on its Redis client (the DLQ store class is one): each job's final failure is
+# captured there in the same MULTI/EXEC as its move to failed.
+DeadLetterFactory = Callable[[Redis, Keys, Registry], DeadLetterSink]
 
 
 class Runtime:
@@ -35,6 +39,7 @@ class Runtime:
         handlers: Mapping[str, Handler],
         *,
         queues: Sequence[str] | None = None,
+        dlq: DeadLetterFactory,
         hooks: HookBus | None = None,
         services: Mapping[str, Any] | None = None,
     ) -> None:
@@ -49,14 +54,13 @@ class Runtime:
         self.services = services or {}
         self.keys = Keys(settings.key_prefix)
         self.redis: Redis = redis_client(redis_url)
-        self.dlq = DeadLetterStore(self.redis, self.keys, registry)
+        self.dlq = dlq(self.redis, self.keys, registry)
         self._consumers: list[QueueConsumer] = []
-        self._sweeper: asyncio.Task[None] | None = None
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self._stopped = asyncio.Event()
-        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
-        """Start one consumer per queue and the DLQ sweeper."""
+        """Start one consumer per queue."""
         for name in self.queues:
             consumer = QueueConsumer(
                 redis_url=self.redis_url,
@@ -72,23 +76,25 @@ class Runtime:
             )
             await consumer.start()
             self._consumers.append(consumer)
-        self._sweeper = asyncio.create_task(self._sweep_forever(), name="corral-dlq-sweeper")
         logger.info("worker runtime consuming %s", ", ".join(self.queues))
 
     async def close(self, grace_seconds: float | None = None) -> None:
-        """Stop fetching, give active jobs `grace_seconds` to finish, then close connections."""
+        """Run the closers, stop fetching, give active jobs `grace_seconds` to finish, then close connections."""
         grace = self.settings.shutdown_grace_seconds if grace_seconds is None else grace_seconds
-        if self._sweeper is not None:
-            # A cancel can be swallowed by a Redis call in flight; the sweeper also watches this event.
-            self._stopping.set()
-            done, _ = await asyncio.wait({self._sweeper}, timeout=5)
-            if not done:
-                self._sweeper.cancel()
-                await asyncio.gather(self._sweeper, return_exceptions=True)
+        while self._closers:
+            try:
+                await self._closers.pop()()
+            except Exception:
+                logger.exception("a closer failed while the runtime closed")
         await asyncio.gather(*(consumer.close(grace) for consumer in self._consumers))
         self._consumers.clear()
         await self.redis.aclose()
         self._stopped.set()
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Run `closer` first when the runtime closes, while its Redis client is still open (last registered, first
+        run); an observer's background work stops there."""
+        self._closers.append(closer)
 
     async def run_until_signalled(self) -> None:
         """Start, run until SIGTERM or SIGINT, then shut down gracefully."""
@@ -113,7 +119,14 @@ class Runtime:
         return sum(consumer.active_count for consumer in self._consumers)
 
     async def process(self, job: RunningJob) -> Any:
-        """Validate the payload, run the job's handler under the queue's timeout, and return its result."""
+        """Validate the payload, run the job's handler under the queue's timeout, and return its result; in a span
+        that continues the enqueuer's trace when OpenTelemetry is installed."""
+        async with attempt_span(
+            job.name, job.queue, job.id, job.attempt, job.trace, job.trace_link, suspended=(WaitingForChildren,)
+        ):
+            return await self._process(job)
+
+    async def _process(self, job: RunningJob) -> Any:
         job_type = self.registry.jobs.get(job.name)
         if job_type is None or job_type.queue != job.queue:
             raise NoHandlerError(f"no job type {job.name!r} is registered on queue {job.queue!r}")
@@ -177,17 +190,3 @@ class Runtime:
 
     async def _stalled(self, queue: str, job_id: str) -> None:
         await self.hooks.emit(JobEvent(JobEventKind.STALLED, queue, job_id))
-
-    async def _sweep_forever(self) -> None:
-        while not self._stopping.is_set():
-            for name in self.queues:
-                if self._stopping.is_set():
-                    return
-                try:
-                    await self.dlq.sweep(name)
-                except Exception:
-                    logger.exception("DLQ sweep of queue %s failed", name)
-            try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.settings.dlq_sweep_interval_seconds)
-            except TimeoutError:
-                continue

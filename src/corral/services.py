@@ -19,7 +19,7 @@ from corral.connection import redis_client
 from corral.contracts.base import Registry
 from corral.dlq.brake import BrakeLimits
 from corral.dlq.service import DlqService
-from corral.dlq.store import DeadLetterStore
+from corral.dlq.store import DeadLetterStore, Retention
 from corral.engine import Engine
 from corral.hooks import JobEventKind
 from corral.keys import Keys
@@ -37,7 +37,7 @@ from corral.security.sessions import SessionStore
 from corral.security.tokens import TokenCache, TokenService
 from corral.security.users import UserService
 from corral.settings import Settings
-from corral.store import Database
+from corral.sql import Database
 from corral.worker_services import WorkerServices
 
 logger = logging.getLogger(__name__)
@@ -76,9 +76,13 @@ class Services:
         self._closers.append(closer)
 
     def for_handlers(self) -> WorkerServices:
-        """What a worker process's handlers and observers share: these connections, producer and SQL store."""
+        """What a worker process's handlers and observers share: these connections, producer, SQL store, monitoring
+        services, DLQ store and event bus."""
         shared = WorkerServices(self.settings, self.redis, self.producer, self.keys)
         shared.share_database(self.database)
+        shared.provide(self.monitoring)
+        shared.provide(self.dlq_store)
+        shared.provide(self.bus)
         return shared
 
     async def close(self) -> None:
@@ -141,8 +145,11 @@ def build_services(
     engine = Engine(redis_url, keys, connect_timeout=settings.redis_connect_timeout_seconds)
     database = Database(settings.resolved_database_url)
     producer = Producer(engine, registry)
-    monitoring = Monitoring.build(settings, redis, keys, engine, registry)
     bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
+    dlq_store = DeadLetterStore(redis, keys, registry, retention=Retention.of(settings))
+    monitoring = Monitoring.build(
+        settings, redis, keys, engine, registry, lambda: database, dlq_store=dlq_store, bus=bus
+    )
     publisher = None
     if publish_queued:
         publisher = JobEventPublisher(bus, settings.realtime_progress_interval_ms / 1000)
@@ -160,8 +167,17 @@ def build_services(
         registry=registry,
         engine=engine,
         producer=producer,
-        dlq_store=DeadLetterStore(redis, keys, registry),
-        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate, brake=BrakeLimits.of(settings)),
+        dlq_store=dlq_store,
+        dlq=DlqService(
+            redis,
+            keys,
+            engine,
+            registry,
+            bulk_rate=settings.dlq_bulk_rate,
+            store=dlq_store,
+            bus=bus,
+            brake=BrakeLimits.of(settings),
+        ),
         queues=QueueService(engine, registry, producer),
         monitoring=monitoring,
         bus=bus,

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     )
     event_retention_hours: int = Field(default=168, ge=1, le=87_600, description="queue event streams kept this long")
     audit_retention_days: int = Field(default=365, ge=1, le=36_500, description="audit rows kept this long")
+    retention_warning_hours: int = Field(
+        default=24, ge=1, le=8_760, description="warn about DLQ entries, failed jobs and audit rows trimmed this soon"
+    )
     dlq_bulk_rate: int = Field(default=500, ge=1, le=100_000, description="jobs per second of a bulk DLQ task")
     dlq_replay_brake_threshold: int = Field(
         default=20, ge=0, le=1_000_000, description="a bulk replay pauses when more of its jobs die again (0: off)"

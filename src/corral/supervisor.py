@@ -104,17 +104,20 @@ def api_pool(settings: Settings, redis_url: str, count: int) -> ProcessPool:
 def prepare_database(settings: Settings) -> str | None:
     """Migrate the SQL store and create the first owner if there is none; returns a generated password or None."""
     from corral.app import load_app
-    from corral.security.users import UserService
-    from corral.store import Database, upgrade
+    from corral.services import build_store_services
+    from corral.sql import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url, apps=load_app(settings.app).migrations)
-    database = Database(settings.resolved_database_url)
-    try:
-        users = UserService(database)
-        return asyncio.run(users.ensure_owner(settings.owner_email, settings.owner_password.get_secret_value()))
-    finally:
-        database.dispose()
+
+    async def ensure_owner() -> str | None:
+        services = build_store_services(settings, "cli")
+        try:
+            return await services.users.ensure_owner(settings.owner_email, settings.owner_password.get_secret_value())
+        finally:
+            await services.close()
+
+    return asyncio.run(ensure_owner())
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 
 from corral.app import load_app
+from corral.dlq.store import DeadLetterStore
 from corral.hooks import HookBus
 from corral.observers import install_observers
 from corral.runtime import Runtime
@@ -24,7 +25,9 @@ async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] |
     try:
         handlers = application.handlers(shared)
         hooks = HookBus()
-        runtime = Runtime(settings, redis_url, registry, handlers, queues=queues or None, hooks=hooks)
+        runtime = Runtime(
+            settings, redis_url, registry, handlers, queues=queues or None, dlq=DeadLetterStore, hooks=hooks
+        )
         install_observers(hooks, shared, runtime)
         await runtime.run_until_signalled()
     finally:

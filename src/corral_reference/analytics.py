@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, String, delete, distinct, func, insert, select
 
-from corral.store.database import Database
-from corral.store.models import utcnow
+from corral.sql.database import Database
+from corral.sql.models import utcnow
 from corral_reference.contracts import AnalyticsEvent
 from corral_reference.tables import AnalyticsEvent as EventRow
 from corral_reference.tables import AnalyticsRollup as RollupRow

@@ -19,8 +19,8 @@ from corral.contracts.base import EnqueueOptions
 from corral.engine import MAX_DELAY_MS, idempotent_job_id
 from corral.errors import EnqueueError, UnrecoverableJobError
 from corral.producer import Producer
-from corral.store.database import Database
-from corral.store.models import utcnow
+from corral.sql.database import Database
+from corral.sql.models import utcnow
 from corral_reference.contracts import ArticleAutosave, ArticlePublish
 from corral_reference.tables import Article, ArticleRevision
 

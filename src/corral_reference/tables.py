@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from corral.store.models import NAMING_CONVENTION, BigId, JsonDocument, UtcDateTime, utcnow
+from corral.sql.models import NAMING_CONVENTION, BigId, JsonDocument, UtcDateTime, utcnow
 
 ARTICLE_STATUSES = ("draft", "scheduled", "published")
 ROLLUP_GRANULARITIES = ("hour", "day")

@@ -15,7 +15,7 @@ from corral.security.permissions import Role
 from corral.security.tokens import TokenService
 from corral.security.users import UserService
 from corral.settings import Settings
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct horse battery staple"

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from corral.security.audit import AuditFilter, AuditTrail
-from corral.store import Database
+from corral.sql import Database
 from dlq.dlq_peers import email, seeder
 
 __all__ = ["seeder"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD
 from corral.security.audit import AuditFilter, AuditTrail
-from corral.store import Database
+from corral.sql import Database
 
 
 def audited_addresses(settings) -> list[str | None]:

@@ -216,3 +216,44 @@ def test_recommendations_say_what_to_do_in_words_not_api_calls(live_api) -> None
     assert issue["rule"] == "no_workers"
     assert "corral worker --queue email" in issue["recommendation"] and "Workers page" in issue["recommendation"]
     assert "GET /owner" not in issue["recommendation"]
+
+
+def test_retention_warnings_name_what_retention_trims_within_the_horizon(live_api) -> None:
+    # Given audit rows kept one day, so every row already written is deleted within the next 24 h
+    api = live_api(audit_retention_days=1)
+    owner = api.owner()
+    assert owner.post("/owner/queues/email/pause").status_code == 200
+    assert owner.post("/owner/queues/email/resume").status_code == 200
+    # When the retention warnings are asked for
+    response = owner.get("/owner/retention")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    # Then the audit rows are named with the counts and the oldest row's time
+    assert body["horizon_hours"] == 24
+    [audit] = [w for w in body["warnings"] if w["rule"] == "retention_audit"]
+    evidence = audit["evidence"]
+    assert audit["severity"] == "warning" and evidence["target"] == "audit" and evidence["retention_days"] == 1
+    assert evidence["affected"] == evidence["stored"] >= 2 and evidence["by_count"] == 0
+    assert evidence["oldest_at"] <= body["generated_at"] and evidence["oldest_age_seconds"] >= 0
+    # And filters keep one store, or one queue's failed jobs (none of the reference queues is near its retention)
+    assert [w["rule"] for w in owner.get("/owner/retention", params={"target": "audit"}).json()["warnings"]] == [
+        "retention_audit"
+    ]
+    assert owner.get("/owner/retention", params={"target": "dlq"}).json()["warnings"] == []
+    assert owner.get("/owner/retention", params={"queue": "email"}).json()["warnings"] == []
+    # And the alert rules list the retention rules and the horizon
+    rules = owner.get("/owner/alerts/rules").json()
+    assert {"retention_dlq", "retention_failed", "retention_audit"} <= set(rules["rules"])
+    assert rules["thresholds"]["retention_warning_hours"] == 24
+    # When a filter is wrong, then a 4xx problem names it
+    unknown = owner.get("/owner/retention", params={"queue": "nope"})
+    assert unknown.status_code == 404 and "nope" in unknown.json()["detail"]
+    bad = owner.get("/owner/retention", params={"target": "jobs"})
+    assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+    assert "target" in bad.text
+    # And a viewer without the monitoring permission is refused
+    assert api.viewer().get("/owner/retention").status_code == 403
+    # And the health report carries the same warning, among its issues and in `retention`
+    health = owner.get("/owner/health", params={"refresh": "true"}).json()
+    assert [w["rule"] for w in health["retention"]] == ["retention_audit"]
+    assert "retention_audit" in [issue["rule"] for issue in health["issues"]]

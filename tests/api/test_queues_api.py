@@ -7,14 +7,19 @@ import os
 import sys
 import time
 
+from opentelemetry import trace
+
 from corral.contracts import EnqueueOptions
 from corral.engine import Engine
 from corral.producer import Producer
 from corral.security.audit import AuditTrail
-from corral.store import Database
+from corral.sql import Database
 from corral_reference.contracts import default_registry
 
 from support import eventually, prefixed_keys
+from tracing_support import spans
+
+__all__ = ["spans"]
 
 
 def enqueue(url: str, *items: tuple[str, dict, EnqueueOptions | None]) -> list[str]:
@@ -242,3 +247,17 @@ def test_delayed_jobs_show_when_they_are_due(live_api, valkey_url) -> None:
     enqueue(valkey_url, remove_doc("now"))
     [waiting] = owner.get("/owner/queues/system/jobs", params={"state": "waiting"}).json()["items"]
     assert waiting["due_at"] is None
+
+
+def test_a_job_shows_the_trace_of_its_enqueuer(live_api, spans, valkey_url) -> None:
+    # Given an email enqueued inside a span, and one outside any trace
+    api = live_api()
+    owner = api.owner()
+    email = {"to": ["a@example.com"], "subject": "Hi", "text": "Hello"}
+    with trace.get_tracer("test").start_as_current_span("newsletter") as span:
+        [traced] = enqueue(valkey_url, ("email.send", email, None))
+    [plain] = enqueue(valkey_url, ("email.send", email, None))
+    # When the jobs are read, then the traced one names its trace id (to look it up in the tracing back-end)
+    job = owner.get(f"/owner/queues/email/jobs/{traced}").json()
+    assert job["trace_id"] == f"{span.get_span_context().trace_id:032x}" and job["linked_trace_id"] is None
+    assert owner.get(f"/owner/queues/email/jobs/{plain}").json()["trace_id"] is None

@@ -10,7 +10,7 @@ from pydantic import SecretStr
 from corral.api import create_app
 from corral.api.routing import PUBLIC_PATHS
 from corral.security.audit import AuditFilter, AuditTrail
-from corral.store import Database
+from corral.sql import Database
 
 SAMPLE_PATH_VALUES = {"queue": "email", "job_id": "1", "token_id": "999", "email": "nobody@example.com"}
 

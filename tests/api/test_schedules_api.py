@@ -8,7 +8,7 @@ import time
 
 from corral.engine import Engine
 from corral.security.audit import AuditFilter, AuditTrail
-from corral.store import Database
+from corral.sql import Database
 
 from support import prefixed_keys
 

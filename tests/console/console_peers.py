@@ -18,6 +18,7 @@ from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD, LiveApi, prepare_accounts
 from corral.api import create_app
 from corral.app import load_app
 from corral.contracts.base import Registry
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.handlers import Handler
 from corral.hooks import HookBus
@@ -189,7 +190,7 @@ def start_worker(
 ) -> Runtime:
     """A real worker runtime for the handlers' queues, on the loop thread; close it with `stop_worker`."""
     queues = sorted({registry.job(name).queue for name in handlers})
-    runtime = Runtime(settings, redis_url, registry, handlers, queues=queues)
+    runtime = Runtime(settings, redis_url, registry, handlers, queues=queues, dlq=DeadLetterStore)
     background.run(runtime.start())
     return runtime
 
@@ -229,7 +230,9 @@ class ObservedWorker:
             if handlers is None:
                 handlers = load_app(self.settings.app).handlers(self.services)
             hooks = HookBus()
-            self.runtime = Runtime(self.settings, self.redis_url, registry, handlers, queues=self.queues, hooks=hooks)
+            self.runtime = Runtime(
+                self.settings, self.redis_url, registry, handlers, queues=self.queues, dlq=DeadLetterStore, hooks=hooks
+            )
             install_observers(hooks, self.services, self.runtime)
             await self.runtime.start()
 

@@ -10,11 +10,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral_reference.app import app
 from corral_reference.tables import ReferenceBase
 
-from store.store_peers import postgres_schemas
+from sql.sql_peers import postgres_schemas
 
 __all__ = ["postgres_schemas"]
 

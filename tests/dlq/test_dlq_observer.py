@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from typing import Any
 
 from corral.dlq.observer import observe_dlq
@@ -87,6 +90,37 @@ async def test_a_job_retried_from_its_queue_that_dies_again_keeps_its_entry(
     # Then the same entry says it died again; there is still one entry
     assert again["count"] == 1 and again["reason"] == "index still locked"
     assert await dlq.store.count() == 1
+
+
+async def test_the_observer_sweeps_failed_jobs_a_crash_left_out_of_the_dlq(
+    start_runtime, dlq, worker_services, redis_client, keys
+) -> None:
+    # Given a job in the system queue's failed set with no DLQ entry (its worker died between the two)
+    failed_at = int(time.time() * 1000)
+    await redis_client.hset(
+        keys.job("system", "lost-1"),
+        mapping={
+            "name": "search.remove",
+            "data": json.dumps({"docType": "article", "docId": "lost"}),
+            "opts": json.dumps({"attempts": 1}),
+            "failedReason": "worker killed",
+            "stacktrace": "[]",
+            "atm": 1,
+            "timestamp": failed_at - 1_000,
+            "finishedOn": failed_at,
+        },
+    )
+    await redis_client.zadd(keys.queue("system", "failed"), {"lost-1": failed_at})
+    assert await dlq.store.count() == 0
+    # When a worker with the DLQ observer runs the queue
+    runtime = await _failing_worker(start_runtime, worker_services)
+    # Then its sweeper captures the job into one entry
+    await eventually(dlq.store.count, timeout=60)
+    (entry,) = (await dlq.query.page(DlqFilter())).items
+    assert (entry.job_id, entry.failed_reason) == ("lost-1", "worker killed")
+    # And closing the runtime stops the sweeper
+    await runtime.close(grace_seconds=2)
+    assert not [task for task in asyncio.all_tasks() if task.get_name() == "corral-dlq-sweeper"]
 
 
 async def _status_after(dlq, entry_id: str, count: int, status: str) -> bool:

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from redis.asyncio import Redis
 
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.hooks import HookBus
 from corral.keys import Keys
@@ -32,7 +33,7 @@ async def main(redis_url: str, queues: list[str]) -> None:
     engine = Engine(redis_url, keys)
     services = WorkerServices(settings, redis, Producer(engine, registry), keys)
     hooks = HookBus()
-    runtime = Runtime(settings, redis_url, registry, echo_handlers(), queues=queues, hooks=hooks)
+    runtime = Runtime(settings, redis_url, registry, echo_handlers(), queues=queues, dlq=DeadLetterStore, hooks=hooks)
     observe_monitoring(hooks, services, runtime)
     try:
         await runtime.run_until_signalled()

@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from corral.contracts.base import JobType, QueueConfig, Registry
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
 from corral.handlers import HandlerSet, JobContext
@@ -117,7 +118,15 @@ async def start_worker(
         services = WorkerServices(configured, client, Producer(engine, registry), Keys(configured.key_prefix))
         services.on_close(client.aclose)
         hooks = HookBus()
-        runtime = Runtime(configured, valkey_url, registry, handlers or echo_handlers(), queues=queues, hooks=hooks)
+        runtime = Runtime(
+            configured,
+            valkey_url,
+            registry,
+            handlers or echo_handlers(),
+            queues=queues,
+            dlq=DeadLetterStore,
+            hooks=hooks,
+        )
         observe_monitoring(hooks, services, runtime)
         await runtime.start()
         worker = MonitoredWorker(runtime, services)

@@ -19,6 +19,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from corral.connection import redis_client
+from corral.dlq.store import DeadLetterStore
+from corral.dlq.sweeper import DeadLetterSweeper
 from corral.errors import JobFailure
 from corral.handlers import HandlerSet, JobContext
 from corral.runtime import Runtime
@@ -63,12 +65,17 @@ async def main(redis_url: str, mode: str, grace: float) -> None:
         await asyncio.sleep(payload.sleep_seconds)
         return {"value": payload.value}
 
-    runtime = Runtime(settings, redis_url, make_registry(attempts=2, backoff_ms=5, concurrency=20), handlers)
+    registry = make_registry(attempts=2, backoff_ms=5, concurrency=20)
+    runtime = Runtime(settings, redis_url, registry, handlers, dlq=DeadLetterStore)
+    # The sweeper a worker's DLQ observer runs: it captures the failed jobs a killed worker left out of the DLQ.
+    sweeper = DeadLetterSweeper(runtime.dlq, runtime.queues, settings.dlq_sweep_interval_seconds)
+    runtime.on_close(sweeper.stop)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await runtime.start()
+    sweeper.start()
     await counter.sadd(ready_key(settings.key_prefix), pid)
     try:
         await stop.wait()

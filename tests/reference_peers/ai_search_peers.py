@@ -187,8 +187,8 @@ class WorkerRig:
     ) -> AsyncIterator[WorkerRun]:
         """Run the worker modules on `queue` for the block; the runtime is closed inside the test's own task.
 
-        Closing it there matters: after a handler used httpx, closing it later from a fixture finalizer can hang
-        (the runtime's DLQ sweeper misses its cancellation), so the block's exit closes it first.
+        Closing it there matters: after a handler used httpx, closing it later from a fixture finalizer could hang,
+        so the block's exit closes it first.
         """
         handlers = self.handlers(*registers, **overrides)
         runtime: Runtime = await start_runtime(default_registry(), handlers, queues=[queue])

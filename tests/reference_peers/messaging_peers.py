@@ -67,10 +67,6 @@ class ServicesFactory:
     """Builds WorkerServices over the test Valkey with settings overridden per test; closes them all afterwards."""
 
     def __init__(self, settings: Settings, redis: Redis, engine: Engine) -> None:
-        # The runtime's DLQ sweeper can miss its cancellation when closed mid-command (asyncio.wait_for inside
-        # redis-py on Python 3.11 may swallow it), which hangs Runtime.close. These tests do not need the
-        # sweeper (DLQ capture is atomic); after its first pass at start-up it sleeps until the test is over.
-        settings.dlq_sweep_interval_seconds = 3_600
         self.settings = settings
         self.redis = redis
         self.engine = engine

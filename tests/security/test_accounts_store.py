@@ -11,7 +11,7 @@ from corral.security.audit import AuditEntry, AuditFilter, AuditTrail
 from corral.security.permissions import Role
 from corral.security.tokens import TokenService
 from corral.security.users import UserService
-from corral.store import Database
+from corral.sql import Database
 
 
 async def test_accounts_lifecycle(database: Database) -> None:

@@ -47,8 +47,6 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
             timeout=settings.redis_probe_timeout_seconds,
         ),
     )
-    # Route modules look their services up here; they are the composition root's, built once.
-    api.extras.update(monitoring=api.monitoring, dlq=api.dlq, queues=api.queues)
     return api
 
 

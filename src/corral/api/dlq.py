@@ -20,9 +20,11 @@ from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.export import ExportFormat, export_lines
 from corral.dlq.query import Cursor, DlqFilter, EntrySummary
 from corral.dlq.service import MAX_IDS, DlqService
+from corral.engine import trace_of
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
 from corral.security.permissions import Permission
 from corral.security.ratelimit import Budget
+from corral.tracing import trace_id
 
 router = owner_router(prefix="/owner/dlq", tags=["dlq"])
 
@@ -38,20 +40,9 @@ DELETE_PHRASE = "delete dlq"
 
 
 def dlq_service(request: Request) -> DlqService:
-    """The DLQ service of this API process (its bulk tasks run here)."""
+    """The DLQ service of this API process (the composition root's; its bulk tasks run here)."""
     api: ApiServices = request.app.state.services
-    found = api.extras.get("dlq")
-    if found is None:
-        found = api.extras["dlq"] = DlqService(
-            api.redis,
-            api.keys,
-            api.engine,
-            api.registry,
-            bulk_rate=api.settings.dlq_bulk_rate,
-            brake=BrakeLimits.of(api.settings),
-        )
-    assert isinstance(found, DlqService)
-    return found
+    return api.dlq
 
 
 Dlq = Annotated[DlqService, Depends(dlq_service)]
@@ -196,9 +187,11 @@ class EntryPublic(BaseModel):
         default=None, description="the same job dying again after capture (retried from its queue): count, at, reason"
     )
 
+    trace_id: str | None = Field(default=None, description="the trace the failed job's enqueuer was in")
+
     @classmethod
     def of(cls, entry: DeadLetterEntry) -> EntryPublic:
-        return cls(**vars(entry))
+        return cls(**vars(entry), trace_id=trace_id(trace_of(entry.opts)[0]))
 
 
 class ReplayCreate(BaseModel):

@@ -32,12 +32,8 @@ Refresh = Annotated[bool, Query(description="skip the cache and recompute")]
 
 
 def monitoring_of(api: ApiServices) -> Monitoring:
-    """The monitoring services of this API process, built on first use."""
-    found = api.extras.get("monitoring")
-    if found is None:
-        found = api.extras["monitoring"] = Monitoring.build(api.settings, api.redis, api.keys, api.engine, api.registry)
-    assert isinstance(found, Monitoring)
-    return found
+    """The monitoring services of this API process (the composition root's)."""
+    return api.monitoring
 
 
 def monitoring_service(request: Request) -> Monitoring:
@@ -204,14 +200,24 @@ class QueueHealthPublic(Public):
 
 
 class HealthPublic(Public):
-    """Overall and per-queue health; `cached` answers are at most 60 s old."""
+    """Overall and per-queue health, and the retention warnings (also among `issues`); `cached` answers are at most
+    60 s old."""
 
     score: int
     status: str
     queues: list[QueueHealthPublic]
     issues: list[IssuePublic]
     generated_at: int
+    retention: list[IssuePublic] = []
     cached: bool = False
+
+
+class RetentionPublic(BaseModel):
+    """What retention will trim within the horizon (CORRAL_RETENTION_WARNING_HOURS): one warning per store."""
+
+    horizon_hours: int
+    warnings: list[IssuePublic]
+    generated_at: int
 
 
 class AlertPublic(Public):
@@ -325,6 +331,30 @@ async def get_health(monitoring: Mon, _: Reader, refresh: Refresh = False) -> He
     return result
 
 
+@router.get("/retention", name="monitoring.retention", response_model=RetentionPublic)
+async def get_retention(
+    monitoring: Mon,
+    _: Reader,
+    target: Annotated[Literal["dlq", "failed", "audit"] | None, Query(description="only this store")] = None,
+    queue: Annotated[str | None, Query(max_length=64, description="only this queue's failed jobs")] = None,
+) -> RetentionPublic:
+    """DLQ entries, failed jobs and audit rows that retention will trim within the horizon, each with how many,
+    by age or by count, and the oldest affected; computed now, not cached."""
+    if queue is not None:
+        monitoring.queue(queue)
+    warnings = [
+        issue
+        for issue in await monitoring.retention.issues()
+        if (target is None or issue.evidence["target"] == target)
+        and (queue is None or (issue.rule == "retention_failed" and issue.queue == queue))
+    ]
+    return RetentionPublic(
+        horizon_hours=monitoring.settings.retention_warning_hours,
+        warnings=[IssuePublic.model_validate(issue) for issue in warnings],
+        generated_at=int(time.time() * 1000),
+    )
+
+
 @router.get("/alerts", name="alerts.firing", response_model=list[AlertPublic])
 async def get_alerts(monitoring: Mon, _: Reader) -> list[AlertPublic]:
     """Alerts firing now, oldest first."""
@@ -361,12 +391,13 @@ async def get_alert_history(
 @router.get("/alerts/rules", name="alerts.rules", response_model=AlertRulesPublic)
 async def get_alert_rules(monitoring: Mon, _: Reader) -> AlertRulesPublic:
     """The rules and thresholds alerts are evaluated with (CORRAL_HEALTH_* and CORRAL_ALERT_* settings)."""
+    from corral.monitoring.retention import RETENTION_RULES
     from corral.monitoring.rules import RULES
 
     settings = monitoring.settings
     return AlertRulesPublic(
-        rules=[rule.__name__ for rule in RULES],
-        thresholds=vars(Thresholds.of(settings)),
+        rules=[rule.__name__ for rule in RULES] + list(RETENTION_RULES),
+        thresholds={**vars(Thresholds.of(settings)), "retention_warning_hours": settings.retention_warning_hours},
         min_severity=settings.alert_min_severity,
         interval_seconds=settings.alert_interval_seconds,
         cooldown_seconds=settings.alert_cooldown_seconds,

@@ -11,9 +11,10 @@ from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.contracts.base import EnqueueOptions
-from corral.engine import JobRecord
+from corral.engine import JobRecord, trace_of
 from corral.queues import LISTABLE_STATES, Impact, QueueService, QueueSummary
 from corral.security.permissions import Permission
+from corral.tracing import trace_id
 
 router = owner_router(prefix="/owner", tags=["queues"])
 
@@ -99,9 +100,12 @@ class JobPublic(BaseModel):
     delay_ms: int
     priority: int
     due_at: int | None = Field(default=None, description="when a delayed job is due to run (epoch ms)")
+    trace_id: str | None = Field(default=None, description="the trace its enqueuer was in (with OpenTelemetry)")
+    linked_trace_id: str | None = Field(default=None, description="a replayed job's original trace")
 
     @classmethod
     def of(cls, job: JobRecord) -> JobPublic:
+        carrier, link = trace_of(job.opts)
         return cls(
             id=job.id,
             queue=job.queue,
@@ -121,6 +125,8 @@ class JobPublic(BaseModel):
             delay_ms=job.delay_ms,
             priority=job.priority,
             due_at=job.due_at,
+            trace_id=trace_id(carrier),
+            linked_trace_id=trace_id(link),
         )
 
 

@@ -1,4 +1,5 @@
-"""The worker-side observer that writes what became of replayed jobs into their DLQ entries' history.
+"""The worker-side DLQ observer: writes what became of replayed jobs into their entries' history, and sweeps the
+worker's queues for failed jobs a crash left out of the DLQ.
 
 (`dlq.added` events are published by the realtime observer from the same dead-lettered hook.)
 """
@@ -9,6 +10,8 @@ import logging
 from typing import TYPE_CHECKING
 
 from corral.dlq.replay import parse_replay_job_id
+from corral.dlq.store import DeadLetterStore
+from corral.dlq.sweeper import DeadLetterSweeper
 from corral.hooks import HookBus, JobEvent, JobEventKind
 
 if TYPE_CHECKING:
@@ -19,8 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 def observe_dlq(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
-    """Subscribe to completed jobs; a job made by a replay records its completion in its entry."""
+    """Subscribe to completed jobs (a job made by a replay records its completion in its entry) and sweep the
+    runtime's queues until it closes."""
     store = runtime.dlq
+    if not isinstance(store, DeadLetterStore):
+        raise TypeError("the DLQ observer needs a runtime whose dead-letter sink is the DLQ store")
 
     async def on_event(event: JobEvent) -> None:
         replay = parse_replay_job_id(event.job_id)
@@ -31,3 +37,6 @@ def observe_dlq(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> N
         await store.record_outcome(entry_id, number, "succeeded", {"status": "completed", "at": event.at_ms})
 
     hooks.subscribe(on_event, JobEventKind.COMPLETED)
+    sweeper = DeadLetterSweeper(store, runtime.queues, runtime.settings.dlq_sweep_interval_seconds)
+    sweeper.start()
+    runtime.on_close(sweeper.stop)

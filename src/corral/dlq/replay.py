@@ -11,7 +11,7 @@ from typing import Any
 from corral.contracts.base import EnqueueOptions, Registry
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
-from corral.engine import Engine, job_options
+from corral.engine import TRACE_OPTION, Engine, job_options, with_trace
 from corral.errors import (
     ConflictError,
     FieldError,
@@ -21,6 +21,7 @@ from corral.errors import (
     UnknownJobError,
 )
 from corral.producer import encode_payload
+from corral.tracing import replay_trace
 
 REPLAY_LOCK_MS = 30_000
 _REPLAY_JOB_ID = re.compile(r"^dlq-(\d+)-r(\d+)$")
@@ -127,6 +128,7 @@ class Replayer:
         number = entry.replay_count + 1
         job_id = replay_job_id(entry_id, number)
         opts = {**job_options(entry.name, self.registry.queue(entry.queue), EnqueueOptions()), "jobId": job_id}
+        opts = with_trace(opts, *replay_trace(entry.opts, TRACE_OPTION))  # a new trace, linked to the original's
         # The job id is fixed by the replay number: adding twice (after a crash here) still makes one job.
         await self.engine.add(entry.queue, entry.name, data, opts)
         record: dict[str, Any] = {"by": actor, "at": int(time.time() * 1000), "jobId": job_id, "edited": bool(diff)}

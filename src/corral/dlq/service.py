@@ -37,13 +37,17 @@ class DlqService:
         engine: Engine,
         registry: Registry,
         bulk_rate: int = 500,
+        *,
+        store: DeadLetterStore | None = None,
+        bus: EventBus | None = None,
         brake: BrakeLimits | None = None,
     ) -> None:
-        self.store = DeadLetterStore(redis, keys, registry)
+        # The composition root passes the process's one store and event bus; alone, the service makes its own.
+        self.store = store or DeadLetterStore(redis, keys, registry)
         self.query = DlqQuery(redis, keys, self.store.scripts, self.store.layout, self.store.fields, self.store)
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
-        self.bus = EventBus(redis, keys)
+        self.bus = bus or EventBus(redis, keys)
         self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish, brake=brake)
 
     async def publish(self, event_type: str, data: dict[str, Any], queue: str | None = None) -> None:

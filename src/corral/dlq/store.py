@@ -17,6 +17,7 @@ from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.fields import searchable_fields
 from corral.dlq.fingerprint import fingerprint, normalise_reason, search_tokens
 from corral.dlq.scripts import DlqScripts, key_layout
+from corral.engine import StoredJobs
 from corral.keys import Keys
 from corral.settings import Settings
 
@@ -57,6 +58,7 @@ class DeadLetterStore:
         self._fields_json = json.dumps(self.fields, separators=(",", ":"))
         self.layout = key_layout(keys)
         self.scripts = DlqScripts(redis)
+        self.jobs = StoredJobs(redis, keys)
 
     def _capture_args(self, queue: str, job_id: str, reason: str) -> list[Any]:
         pattern = normalise_reason(reason)
@@ -69,10 +71,11 @@ class DeadLetterStore:
             int(time.time() * 1000),
             self._fields_json,
             " ".join(search_tokens(pattern)),
+            self.jobs.failed_fields,
         ]
 
     def _capture_keys(self, queue: str, job_id: str) -> list[str]:
-        return [self.keys.job(queue, job_id), self.keys.queue(queue, "failed")]
+        return self.jobs.failed_job_keys(queue, job_id)
 
     async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
         """Queue the capture of one failed job on a MULTI pipeline, to run atomically with its move to failed."""
@@ -82,7 +85,7 @@ class DeadLetterStore:
 
     async def capture(self, queue: str, job_id: str) -> str | None:
         """Capture one job already in its queue's failed set; the entry id, or None if it is not failed."""
-        reason = str(await self.redis.hget(self.keys.job(queue, job_id), "failedReason") or "")
+        reason = await self.jobs.failed_reason(queue, job_id)
         result = await self.scripts.capture(
             keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason)
         )
@@ -93,22 +96,19 @@ class DeadLetterStore:
         mark_key = self.keys.dlq_sweep_mark(queue)
         mark = int(await self.redis.get(mark_key) or 0)
         start = max(mark - SWEEP_OVERLAP_MS, 0)
-        failed_key = self.keys.queue(queue, "failed")
         captured = 0
         highest = mark
         offset = 0
         while True:
-            batch: list[tuple[str, float]] = await self.redis.zrangebyscore(
-                failed_key, start, "+inf", start=offset, num=SWEEP_BATCH, withscores=True
-            )  # type: ignore[assignment]
+            batch = await self.jobs.failed_since(queue, start, offset, SWEEP_BATCH)
             if not batch:
                 break
             async with self.redis.pipeline(transaction=False) as pipe:
-                for job_id, score in batch:
-                    pipe.hexists(self.keys.dlq_sources, f"{queue}:{job_id}:{int(score)}")
+                for job_id, finished_at in batch:
+                    pipe.hexists(self.keys.dlq_sources, f"{queue}:{job_id}:{finished_at}")
                 present = await pipe.execute()
-            for (job_id, score), known in zip(batch, present, strict=True):
-                highest = max(highest, int(score))
+            for (job_id, finished_at), known in zip(batch, present, strict=True):
+                highest = max(highest, finished_at)
                 if not known and await self.capture(queue, job_id):
                     captured += 1
             if len(batch) < SWEEP_BATCH:
@@ -169,7 +169,7 @@ class DeadLetterStore:
                 continue
             queue, rest = str(source).split(":", 1)
             job_id = rest.rsplit(":", 1)[0]
-            if await self.redis.zscore(self.keys.queue(queue, "failed"), job_id) is None:
+            if not await self.jobs.is_failed(queue, job_id):
                 pruned += int(await self.redis.hdel(self.keys.dlq_sources, source))
         return pruned
 
@@ -194,6 +194,15 @@ class DeadLetterStore:
     async def count(self) -> int:
         """How many entries the DLQ holds."""
         return int(await self.redis.zcard(self.keys.dlq_by_time))
+
+    async def span(self, before_ms: int) -> tuple[int, int, int | None]:
+        """How many entries the DLQ holds, how many failed before `before_ms`, and when the oldest failed."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(self.keys.dlq_by_time)
+            pipe.zcount(self.keys.dlq_by_time, "-inf", f"({before_ms}")
+            pipe.zrange(self.keys.dlq_by_time, 0, 0, withscores=True)
+            total, before, oldest = await pipe.execute()
+        return int(total), int(before), int(oldest[0][1]) if oldest else None
 
     async def get(self, entry_id: str) -> DeadLetterEntry | None:
         """One entry by id with its replay history and reason pattern, or None."""

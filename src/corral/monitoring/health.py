@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pydantic import TypeAdapter
 
 from corral.engine import Engine
 from corral.monitoring.cache import MonitoringCache
 from corral.monitoring.history import MetricsHistory, bucket_starts
+from corral.monitoring.retention import RetentionWatch
 from corral.monitoring.rules import HealthIssue, QueueSignals, Thresholds, judge, score
 from corral.monitoring.stats import StatsService, oldest_waiting_ages
 from corral.monitoring.tally import Tally
@@ -32,13 +33,15 @@ class QueueHealth:
 
 @dataclass(frozen=True)
 class HealthReport:
-    """Every queue's health and the overall verdict (lowest score, worst status)."""
+    """Every queue's health and the overall verdict (lowest score, worst status); `issues` also holds the retention
+    warnings, which are listed again in `retention` and move neither score nor status."""
 
     score: int
     status: str
     queues: list[QueueHealth]
     issues: list[HealthIssue]
     generated_at: int
+    retention: list[HealthIssue] = field(default_factory=list)
 
 
 HEALTH = TypeAdapter(HealthReport)
@@ -56,8 +59,10 @@ class HealthService:
         cache: MonitoringCache,
         thresholds: Thresholds,
         ttl_seconds: float,
+        retention: RetentionWatch | None = None,
     ) -> None:
         self.engine = engine
+        self.retention = retention
         self.stats = stats
         self.history = history
         self.workers = workers
@@ -105,12 +110,14 @@ class HealthService:
             issues = judge(signals, self.thresholds)
             points, status = score(issues)
             queues.append(QueueHealth(signals.queue, points, status, issues))
+        retention = await self.retention.issues(now) if self.retention is not None else []
         return HealthReport(
             score=min((q.score for q in queues), default=100),
             status=max((q.status for q in queues), key=STATUS_ORDER.index, default="healthy"),
             queues=queues,
-            issues=[issue for q in queues for issue in q.issues],
+            issues=[issue for q in queues for issue in q.issues] + retention,
             generated_at=int(time.time() * 1000),
+            retention=retention,
         )
 
     async def health(self, refresh: bool = False) -> tuple[HealthReport, bool]:

@@ -20,7 +20,16 @@ def observe_monitoring(hooks: HookBus, services: WorkerServices, runtime: Runtim
     settings = services.settings
     recorder = MetricsRecorder(services.redis, services.keys, flush_seconds=settings.metrics_flush_seconds)
     recorder.subscribe(hooks)
-    monitoring = Monitoring.build(settings, services.redis, services.keys, services.producer.engine, runtime.registry)
+    monitoring = services.provided(Monitoring)
+    if monitoring is None:  # shared services made without the composition root (a test's or a benchmark's worker)
+        monitoring = Monitoring.build(
+            settings,
+            services.redis,
+            services.keys,
+            services.producer.engine,
+            runtime.registry,
+            lambda: services.database,
+        )
     heartbeat = Heartbeat(
         monitoring.workers,
         monitoring.bus,

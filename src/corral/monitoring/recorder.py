@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from corral.dlq.fingerprint import fingerprint, normalise_reason
+from corral.engine import StoredJobs
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
 from corral.monitoring import histogram
@@ -99,6 +100,7 @@ class MetricsRecorder:
     ) -> None:
         self.redis = redis
         self.keys = keys
+        self.jobs = StoredJobs(redis, keys)
         self.flush_seconds = flush_seconds
         self.max_pending = max_pending
         self.max_wait_samples = max_wait_samples
@@ -270,14 +272,10 @@ class MetricsRecorder:
         self._first_starts = 0
         if not waits:
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for wait in waits:
-                pipe.hmget(self.keys.job(wait.queue, wait.job_id), "timestamp", "delay")
-            rows = await pipe.execute()
-        for wait, (queued, delay) in zip(waits, rows, strict=True):
-            if queued is None:
+        ready = await self.jobs.ready_times([(wait.queue, wait.job_id) for wait in waits])
+        for wait, due in zip(waits, ready, strict=True):
+            if due is None:
                 continue  # already removed by its queue's retention
-            due = int(queued) + int(delay or 0)
             self.record_wait(wait.queue, wait.name, wait.started_at_ms, max(wait.started_at_ms - due, 0) * 1000)
 
     def start(self) -> None:

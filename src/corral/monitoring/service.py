@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import TypeAdapter
 from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
-from corral.dlq.store import DeadLetterStore
+from corral.dlq.store import DeadLetterStore, Retention
 from corral.engine import Engine
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
 from corral.keys import Keys
@@ -19,12 +20,14 @@ from corral.monitoring.failures import WINDOWS, FailureReasons, FailureReport, W
 from corral.monitoring.health import HealthService
 from corral.monitoring.history import MAX_POINTS, Granularity, MetricsHistory, MetricsReport, bucket_starts
 from corral.monitoring.prometheus import PrometheusExporter
+from corral.monitoring.retention import RetentionWatch
 from corral.monitoring.rules import Thresholds
 from corral.monitoring.stats import StatsService, oldest_waiting_ages
 from corral.monitoring.webhook import AlertWebhook
 from corral.monitoring.workers import WorkerRegistry
 from corral.realtime.bus import EventBus
 from corral.settings import Settings
+from corral.sql.database import Database
 
 METRICS = TypeAdapter(MetricsReport)
 
@@ -45,18 +48,42 @@ class Monitoring:
     alerts: AlertStore
     bus: EventBus
     prometheus: PrometheusExporter
+    retention: RetentionWatch
 
     @classmethod
-    def build(cls, settings: Settings, redis: Redis, keys: Keys, engine: Engine, registry: Registry) -> Monitoring:
-        """Every monitoring service for one process."""
+    def build(
+        cls,
+        settings: Settings,
+        redis: Redis,
+        keys: Keys,
+        engine: Engine,
+        registry: Registry,
+        database: Callable[[], Database] | None = None,
+        *,
+        dlq_store: DeadLetterStore | None = None,
+        bus: EventBus | None = None,
+    ) -> Monitoring:
+        """Every monitoring service for one process; without `database`, no audit retention warning. The composition
+        root passes the process's one DLQ store and event bus; without them, it makes its own."""
         cache = MonitoringCache(redis, keys)
         stats = StatsService(
-            engine, DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
+            engine, dlq_store or DeadLetterStore(redis, keys, registry), registry, cache, settings.stats_cache_seconds
         )
         history = MetricsHistory(redis, keys)
         workers = WorkerRegistry(redis, keys, settings.worker_lost_seconds)
+        retention = RetentionWatch(
+            engine,
+            redis,
+            DeadLetterStore(redis, keys),
+            history,
+            registry,
+            database,
+            dlq_retention=Retention.of(settings),
+            audit_days=settings.audit_retention_days,
+            horizon_hours=settings.retention_warning_hours,
+        )
         health = HealthService(
-            engine, stats, history, workers, cache, Thresholds.of(settings), settings.health_cache_seconds
+            engine, stats, history, workers, cache, Thresholds.of(settings), settings.health_cache_seconds, retention
         )
         alerts = AlertStore(redis, keys, settings.alert_history_size)
         return cls(
@@ -70,8 +97,9 @@ class Monitoring:
             workers=workers,
             health=health,
             alerts=alerts,
-            bus=EventBus(redis, keys),
+            bus=bus or EventBus(redis, keys),
             prometheus=PrometheusExporter(redis, keys, stats, history, workers, alerts, health),
+            retention=retention,
         )
 
     def evaluator(self) -> AlertEvaluator:
@@ -96,6 +124,10 @@ class Monitoring:
             min_severity=settings.alert_min_severity,
             webhook=webhook,
         )
+
+    def queue(self, queue: str) -> str:
+        """The queue's name if the application has it; NotFoundError otherwise."""
+        return self._queue(queue)
 
     def _queue(self, queue: str) -> str:
         if queue not in self.registry.work_queues:

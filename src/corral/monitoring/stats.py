@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
-from corral.engine import Engine
+from corral.engine import Engine, StoredJobs
 from corral.jobs import JOB_STATES
 from corral.keys import Keys
 from corral.monitoring.cache import MonitoringCache
@@ -53,20 +53,15 @@ async def oldest_waiting_ages(
 
     The oldest waiting job is the tail of the queue's waiting list (a paused queue keeps its jobs there too).
     """
-    async with redis.pipeline(transaction=False) as pipe:
-        for queue in queues:
-            pipe.lindex(keys.queue(queue, "wait"), -1)
-        tails: list[str | None] = await pipe.execute()
+    jobs = StoredJobs(redis, keys)
+    tails = await jobs.oldest_waiting(queues)
     found = [(queue, job_id) for queue, job_id in zip(queues, tails, strict=True) if job_id]
-    async with redis.pipeline(transaction=False) as pipe:
-        for queue, job_id in found:
-            pipe.hmget(keys.job(queue, str(job_id)), "timestamp", "delay")
-        rows = await pipe.execute() if found else []
+    ready = await jobs.ready_times(found)
     current = now_ms if now_ms is not None else int(time.time() * 1000)
     ages: dict[str, float | None] = dict.fromkeys(queues)
-    for (queue, _), (queued, delay) in zip(found, rows, strict=True):
-        if queued is not None:
-            ages[queue] = round(max(current - int(queued) - int(delay or 0), 0) / 1000, 3)
+    for (queue, _), due in zip(found, ready, strict=True):
+        if due is not None:
+            ages[queue] = round(max(current - due, 0) / 1000, 3)
     return ages
 
 

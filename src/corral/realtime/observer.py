@@ -81,7 +81,9 @@ def queued_event_hooks(redis: Redis, keys: Keys, settings: Settings) -> tuple[Ho
 def publish_job_events(hooks: HookBus, services: WorkerServices, runtime: Runtime) -> None:
     """Worker observer: publish the lifecycle of every job this process runs or enqueues."""
     settings = services.settings
-    bus = EventBus(services.redis, services.keys, latest_per_room=settings.realtime_latest_per_room)
+    bus = services.provided(EventBus)
+    if bus is None:  # shared services made without the composition root (a test's worker)
+        bus = EventBus(services.redis, services.keys, latest_per_room=settings.realtime_latest_per_room)
     publisher = JobEventPublisher(bus, settings.realtime_progress_interval_ms / 1000)
     hooks.subscribe(publisher.on_event)
     services.producer.hooks.subscribe(publisher.on_event, JobEventKind.QUEUED)

@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Select, select
 
-from corral.store import AuditLog, Database
-from corral.store.security_models import DataAccessRecord
+from corral.sql import AuditLog, Database
+from corral.sql.security_models import DataAccessRecord
 
 SECRET_NAME = re.compile(r"pass(word)?|secret|token|api[_-]?key|authorization|cookie|otp|code$", re.I)
 REDACTED = "[redacted]"

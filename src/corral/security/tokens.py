@@ -16,8 +16,8 @@ from corral.errors import FieldError, InvalidRequestError, NotFoundError
 from corral.keys import Keys
 from corral.security.permissions import Role
 from corral.security.users import Account
-from corral.store import Database, utcnow
-from corral.store.security_models import ApiToken, User
+from corral.sql import Database, utcnow
+from corral.sql.security_models import ApiToken, User
 
 TOKEN_PREFIX = "crl_"
 MAX_TOKEN_LENGTH = 200

@@ -14,8 +14,8 @@ from sqlalchemy.exc import IntegrityError
 from corral.errors import ConflictError, FieldError, InvalidRequestError, NotFoundError
 from corral.security.passwords import generate_password, hash_password, password_problem, verify_password
 from corral.security.permissions import Role
-from corral.store import Database, utcnow
-from corral.store.security_models import User
+from corral.sql import Database, utcnow
+from corral.sql.security_models import User
 
 logger = logging.getLogger(__name__)
 

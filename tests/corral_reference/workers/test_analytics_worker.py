@@ -17,7 +17,7 @@ from corral_reference.analytics import AnalyticsStore, Counts, batch_key
 from corral_reference.contracts import AnalyticsEvent, default_registry
 from corral_reference.workers import analytics_process
 
-from store.store_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
+from sql.sql_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
 from support import eventually
 
 pytestmark = pytest.mark.timeout(30)

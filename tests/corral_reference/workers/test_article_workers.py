@@ -16,7 +16,7 @@ from corral_reference.articles import ArticleStore
 from corral_reference.contracts import SearchIndex, default_registry
 from corral_reference.workers import article_autosave, article_publish
 
-from store.store_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
+from sql.sql_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
 from support import eventually
 
 pytestmark = pytest.mark.timeout(30)

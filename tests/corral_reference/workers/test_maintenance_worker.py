@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine, JobRecord
 from corral.handlers import HandlerSet
-from corral.store import AuditLog
+from corral.sql import AuditLog
 from corral_reference.contracts import default_registry
 from corral_reference.workers import article_autosave, article_publish, system_maintenance
 
-from store.store_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
+from sql.sql_peers import database, postgres_schemas, postgres_store_url, store_url  # noqa: F401
 from support import eventually
 
 pytestmark = pytest.mark.timeout(30)

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine, JobRecord
 from corral.errors import EnqueueError, PayloadValidationError, UnrecoverableJobError
 from corral.handlers import HandlerSet, JobContext
@@ -80,28 +81,15 @@ async def start_workflows(settings, valkey_url, redis_client, engine, keys) -> A
         services = WorkerServices(worker_settings, redis_client, producer, keys)
         handlers = recorder.handlers()
         register(handlers, services)
-        runtime = Runtime(worker_settings, valkey_url, registry, handlers, queues=QUEUES)
+        runtime = Runtime(worker_settings, valkey_url, registry, handlers, queues=QUEUES, dlq=DeadLetterStore)
         started.append((runtime, services))
         await runtime.start()
         return producer
 
     yield start
     for runtime, services in started:
-        await _stop_sweeper(runtime)
         await runtime.close(grace_seconds=2)
         await services.close()
-
-
-async def _stop_sweeper(runtime: Runtime) -> None:
-    """Cancel the runtime's DLQ sweeper until it stops.
-
-    On Python 3.11, redis-py's `asyncio.wait_for` around socket writes can swallow a cancellation that
-    arrives as a command is sent, so one cancel() may leave the sweeper running and Runtime.close waiting.
-    """
-    sweeper = runtime._sweeper
-    while sweeper is not None and not sweeper.done():
-        sweeper.cancel()
-        await asyncio.wait({sweeper}, timeout=0.2)
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 -- KEYS[1] job hash   KEYS[2] queue's failed zset
 -- ARGV[1] key layout   ARGV[2] queue name   ARGV[3] job id   ARGV[4] fingerprint   ARGV[5] normalised reason
 -- ARGV[6] now (ms)   ARGV[7] searchable fields by job name (JSON)   ARGV[8] search tokens of the reason (space-separated)
+-- ARGV[9] the job hash's fields to read, as the engine adapter names them (JSON list): finished at, name, data,
+-- options, failed reason, stack trace, attempts made, queued at, started at
 -- Returns the entry id, or false when the job is not in the failed set or its entry was deleted.
 -- One failing job keeps one entry: a job made by a replay (`dlq-<entry>-r<n>`) that dies is written into the entry it
 -- was replayed from (replay n's outcome, the entry's status), and a job that already has an entry in this queue and
@@ -11,7 +13,8 @@ local finished = redis.call('ZSCORE', KEYS[2], job_id)
 if not finished then
   return false
 end
-local failed_at = redis.call('HGET', KEYS[1], 'finishedOn') or finished
+local job = redis.call('HMGET', KEYS[1], unpack(cjson.decode(ARGV[9])))
+local failed_at = job[1] or finished
 local source = queue .. ':' .. job_id .. ':' .. failed_at
 local existing = redis.call('HGET', L.sources, source)
 if existing == 'deleted' then
@@ -20,11 +23,9 @@ end
 if existing then
   return redis.call('EXISTS', L.entry .. existing) == 1 and existing or false
 end
-local job = redis.call('HMGET', KEYS[1], 'name', 'data', 'opts', 'failedReason', 'stacktrace',
-  'atm', 'timestamp', 'processedOn')
-local name = job[1] or ''
-local data = job[2] or '{}'
-local reason = job[4] or ''
+local name = job[2] or ''
+local data = job[3] or '{}'
+local reason = job[5] or ''
 
 local target, replay_n = nil, nil
 local replayed_from, number = string.match(job_id, '^dlq%-(%d+)%-r(%d+)$')
@@ -106,9 +107,9 @@ if spec and #spec > 0 then
   end
 end
 
-local meta = cjson.encode({queue, job_id, name, job[6] or '0', job[7] or '0', job[8] or '0', failed_at, ARGV[6], fp})
-redis.call('HSET', L.entry .. id, 'meta', meta, 'data', data, 'opts', job[3] or '{}', 'reason', reason,
-  'stack', job[5] or '[]', 'replays', carried .. ':' .. state)
+local meta = cjson.encode({queue, job_id, name, job[7] or '0', job[8] or '0', job[9] or '0', failed_at, ARGV[6], fp})
+redis.call('HSET', L.entry .. id, 'meta', meta, 'data', data, 'opts', job[4] or '{}', 'reason', reason,
+  'stack', job[6] or '[]', 'replays', carried .. ':' .. state)
 if carried > 0 then
   redis.call('HSET', L.entry .. id, 'replay:' .. carried, cjson.encode({jobId = job_id, by = '', edited = false}),
     'outcome:' .. carried, cjson.encode({status = 'died', at = tonumber(failed_at), reason = string.sub(reason, 1, 500),

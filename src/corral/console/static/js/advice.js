@@ -12,6 +12,9 @@ const PAGES = {
   stalled: () => ["/console/workers", "Workers"],
   backlog_size: (queue) => [`/console/queues/${q(queue)}`, `Queue ${queue}`],
   backlog_age: (queue) => [`/console/queues/${q(queue)}`, `Queue ${queue}`],
+  retention_dlq: () => ["/console/dlq", "Dead-letter queue"],
+  retention_failed: (queue) => [`/console/queues/${q(queue)}?state=failed`, `Failed jobs of ${queue}`],
+  retention_audit: () => ["/console/audit", "Audit log"],
 };
 
 /** The page that helps with `issue` ({rule, queue}) as [href, label], or null. */

@@ -19,8 +19,9 @@ function rowWithDetails(id, cells, facts) {
   return [el("tr", { dataset: { id: String(id) } }, ...cells, el("td", {}, toggle)), details];
 }
 
-// Runs the page of `#<name>-table`: `render(row)` gives `{ cells, facts }`; `onSync(filters)` follows the filters.
-export function startPagedLog({ name, path, what, empty, fields, render, onSync = () => {} }) {
+// Runs the page of `#<name>-table`: `render(row)` gives `{ cells, facts }`; `onSync(filters)` follows the filters;
+// `alsoRefresh()` runs with every refresh (the `r` key and the Refresh button).
+export function startPagedLog({ name, path, what, empty, fields, render, onSync = () => {}, alsoRefresh = () => {} }) {
   const form = $("#filters");
   const tbody = $(`#${name}-table tbody`);
   const state = $(`#${name}-state`);
@@ -86,6 +87,6 @@ export function startPagedLog({ name, path, what, empty, fields, render, onSync 
   $("#newest").addEventListener("click", () => reload(null));
   for (const field of DATES) if (fields.includes(field)) form.elements[field].addEventListener("change", syncLocation);
 
-  onRefresh(() => load());
+  onRefresh(() => Promise.all([load(), alsoRefresh()]));
   reload(null);
 }

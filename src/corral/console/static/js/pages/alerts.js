@@ -15,8 +15,12 @@ function severity(value) {
   return el("span", { class: `badge badge-${TONE[value] || "neutral"}`, text: value });
 }
 
-function queueLink(queue) {
-  return el("a", { href: `/console/queues/${encodeURIComponent(queue)}`, text: queue });
+// Retention alerts of the DLQ and the audit log name those stores, which are not work queues.
+const STORE_PAGES = { retention_dlq: "/console/dlq", retention_audit: "/console/audit" };
+
+function queueLink(queue, rule) {
+  const href = STORE_PAGES[rule] || `/console/queues/${encodeURIComponent(queue)}`;
+  return el("a", { href, text: queue });
 }
 
 function advice(alert) {
@@ -49,7 +53,7 @@ async function loadFiring() {
       if (done) await refresh().catch(() => {});
     });
     tbody.appendChild(el("tr", { dataset: { alert: String(alert.id), key: alert.key } },
-      el("td", {}, severity(alert.severity)), el("td", {}, queueLink(alert.queue)),
+      el("td", {}, severity(alert.severity)), el("td", {}, queueLink(alert.queue, alert.rule)),
       el("td", { class: "mono", text: alert.rule }), el("td", { text: alert.summary }), advice(alert),
       el("td", { title: fmtTime(alert.fired_at), text: fmtAgo(alert.fired_at) }), acknowledged(alert),
       el("td", {}, button)));
@@ -74,7 +78,7 @@ async function loadHistory() {
       el("td", { text: fmtTime(item.at) }),
       el("td", {}, el("span", { class: `badge badge-${item.event === "resolved" ? "good" : TONE[alert.severity] || "warn"}`,
         text: item.event })),
-      el("td", { text: alert.severity }), el("td", {}, queueLink(alert.queue)),
+      el("td", { text: alert.severity }), el("td", {}, queueLink(alert.queue, alert.rule)),
       el("td", { class: "mono", text: alert.rule }), el("td", { text: alert.summary }),
       el("td", { text: alert.acknowledged_by || "–" })));
   }

@@ -2,6 +2,7 @@
 
 import { urlFor } from "../api.js";
 import { startPagedLog } from "../pagedlog.js";
+import { showRetention } from "../retention.js";
 import { startShell } from "../shell.js";
 import { $, el, fmtTime, pretty, truncate } from "../ui.js";
 
@@ -19,6 +20,10 @@ function resultTone(result) {
   return "bad";
 }
 
+// The retention banner: audit rows due for deletion within the warning horizon; reloaded with every refresh.
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "audit" });
+retentionBanner();
+
 startPagedLog({
   name: "audit",
   path: "/owner/audit",
@@ -26,6 +31,7 @@ startPagedLog({
   empty: "No audit rows match these filters.",
   fields: ["actor", "action", "resource", "since", "until"],
   onSync: (filters) => { $("#export").href = urlFor("/owner/audit.csv", filters); },
+  alsoRefresh: retentionBanner,
   render: (row) => ({
     cells: [
       el("td", { text: fmtTime(Date.parse(row.created_at)) }),

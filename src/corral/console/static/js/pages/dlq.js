@@ -4,6 +4,7 @@
 
 import { api } from "../api.js";
 import { bulkByFilter } from "../bulk.js";
+import { showRetention } from "../retention.js";
 import { onRefresh, startShell } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -366,7 +367,8 @@ async function openEntry(id) {
   $("#entry-facts").append(...fact("Entry", entry.id), ...fact("Queue", entry.queue), ...fact("Job id", entry.job_id),
     ...fact("Failed", fmtTime(entry.failed_at)), ...fact("Created", fmtTime(entry.created_at)),
     ...fact("Attempts", String(entry.attempts_made)), ...fact("Replays", `${entry.replay_count} of 5 · ${entry.status}`),
-    ...fact("Fingerprint", `${entry.fingerprint} · ${entry.reason_pattern}`));
+    ...fact("Fingerprint", `${entry.fingerprint} · ${entry.reason_pattern}`),
+    ...(entry.trace_id ? fact("Trace", entry.trace_id) : []));
   if (entry.died_again) {
     // The same job retried from its queue died again: counted here, never as a second entry.
     $("#entry-facts").append(...fact("Died again", `${entry.died_again.count} time${entry.died_again.count === 1 ? "" : "s"}`
@@ -499,7 +501,9 @@ $("#clear-form").addEventListener("submit", async (event) => {
 // ---- start ------------------------------------------------------------------------------------------------------
 
 restore();
-onRefresh(() => Promise.all([loadEntries(), loadTasks()]));
+const retentionBanner = () => showRetention($("#retention-banner"), { target: "dlq" });
+retentionBanner();
+onRefresh(() => Promise.all([loadEntries(), loadTasks(), retentionBanner()]));
 // The entries first: the options and tasks are fetched once the list is on screen.
 loadEntries()
   .catch(() => {})

@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { barChart, widthOf } from "../charts.js";
 import { schemaForm } from "../schemaform.js";
+import { showRetention } from "../retention.js";
 import { markTabs, onRefresh, startShell, wireTabs } from "../shell.js";
 import {
   $, act, clear, closeDialog, confirmAction, describe, el, fmtAgo, fmtNumber, fmtTime, openDialog, pretty,
@@ -195,7 +196,9 @@ async function openJob(id) {
     ...fact("Created", fmtTime(job.created_at)), ...fact("Started", fmtTime(job.processed_on)),
     ...fact("Finished", fmtTime(job.finished_on)), ...fact("Delay", `${job.delay_ms} ms`),
     ...(job.due_at ? fact("Due", fmtDue(job.due_at)) : []),
-    ...fact("Priority", String(job.priority)));
+    ...fact("Priority", String(job.priority)),
+    ...(job.trace_id ? fact("Trace", job.trace_id) : []),
+    ...(job.linked_trace_id ? fact("Replay of trace", job.linked_trace_id) : []));
   for (const moment of job.timeline) {
     $("#job-timeline").appendChild(el("li", {}, el("time", { text: fmtTime(moment.at) }), " ", moment.event));
   }
@@ -441,7 +444,9 @@ $("#failures-window").addEventListener("change", () => loadFailures().catch(() =
 
 // ---- start ----------------------------------------------------------------------------------------------------
 
-onRefresh(() => Promise.all([afterChange(), loadProcessing(), loadFailures()]));
+const retentionBanner = () => showRetention($("#retention-banner"), { queue: QUEUE });
+retentionBanner();
+onRefresh(() => Promise.all([afterChange(), loadProcessing(), loadFailures(), retentionBanner()]));
 Promise.all([loadQueue(), loadJobs(), loadProcessing(), loadFailures()]).catch(() => {});
 if (location.hash) document.getElementById(location.hash.slice(1))?.scrollIntoView();
 if (view.job) openJob(view.job);

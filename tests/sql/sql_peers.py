@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from corral.store import Database, upgrade
+from corral.sql import Database, upgrade
 from corral_reference.app import app as REFERENCE_APP
 
 POSTGRES_DSN = os.environ.get("CORRAL_TEST_POSTGRES_DSN", "host=127.0.0.1 port=5432 dbname=test user=postgres")

@@ -16,22 +16,22 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, MetaData, text
 
-from corral.store.database import create_store_engine, lock_key
-from corral.store.models import Base
+from corral.sql.database import create_store_engine, lock_key
+from corral.sql.models import Base
 
 logger = logging.getLogger(__name__)
 
-SCRIPT_LOCATION = "corral.store:migrations"
+SCRIPT_LOCATION = "corral.sql:migrations"
 MIGRATION_LOCK = "corral.migrations"
 
 
 def load_models() -> MetaData:
     """Import every model module of the store (`models` and `*_models`), so the metadata holds every table."""
-    import corral.store
+    import corral.sql
 
-    for module in pkgutil.iter_modules(corral.store.__path__):
+    for module in pkgutil.iter_modules(corral.sql.__path__):
         if module.name == "models" or module.name.endswith("_models"):
-            importlib.import_module(f"corral.store.{module.name}")
+            importlib.import_module(f"corral.sql.{module.name}")
     return Base.metadata
 
 

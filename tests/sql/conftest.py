@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from store.store_peers import database, postgres_schemas, postgres_store_url, store_url
+from sql.sql_peers import database, postgres_schemas, postgres_store_url, store_url
 
 __all__ = ["database", "postgres_schemas", "postgres_store_url", "store_url"]

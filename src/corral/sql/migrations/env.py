@@ -1,12 +1,12 @@
-"""Alembic environment: migrates over the connection handed in by corral.store.migrate."""
+"""Alembic environment: migrates over the connection handed in by corral.sql.migrate."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from corral.store.database import create_store_engine
-from corral.store.migrate import load_models
+from corral.sql.database import create_store_engine
+from corral.sql.migrate import load_models
 
 
 def _run(connection: Connection) -> None:
@@ -31,7 +31,7 @@ def run_migrations_online() -> None:
         return
     url = context.config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("set sqlalchemy.url or call corral.store.migrate.upgrade(database_url)")
+        raise RuntimeError("set sqlalchemy.url or call corral.sql.migrate.upgrade(database_url)")
     engine = create_store_engine(url)
     try:
         with engine.begin() as connection:

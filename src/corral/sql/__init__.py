@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from corral.store.database import Database, create_store_engine, normalise_url
-from corral.store.migrate import upgrade
-from corral.store.models import (
+from corral.sql.database import Database, create_store_engine, normalise_url
+from corral.sql.migrate import upgrade
+from corral.sql.models import (
     AuditLog,
     Base,
     utcnow,

@@ -113,7 +113,7 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Apply the shipped migrations up to `revision`."""
-        from corral.store.migrate import upgrade_engine
+        from corral.sql.migrate import upgrade_engine
 
         upgrade_engine(self.engine, revision)
 

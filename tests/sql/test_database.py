@@ -15,8 +15,8 @@ from sqlalchemy.exc import StatementError
 
 from corral.errors import ConfigurationError
 from corral.settings import Settings
-from corral.store import AuditLog, Database, normalise_url, upgrade
-from corral.store.migrate import alembic_config, current_revision, head_revision, load_models
+from corral.sql import AuditLog, Database, normalise_url, upgrade
+from corral.sql.migrate import alembic_config, current_revision, head_revision, load_models
 
 STORE_TABLES = {"audit_log", "users", "api_tokens"}
 

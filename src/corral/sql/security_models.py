@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from corral.store.models import Base, BigId, JsonDocument, UtcDateTime, utcnow
+from corral.sql.models import Base, BigId, JsonDocument, UtcDateTime, utcnow
 
 ROLES = ("owner", "admin", "editor", "viewer")
 
