@@ -98,3 +98,16 @@ def test_tables_show_failure_reasons_as_they_are(run_dlq, seeder) -> None:
     # Then the reason is shown whole, brackets included
     assert listed.exit_code == 0 and "[bold]relay[/bold]" in listed.stdout, listed.stdout
     assert "[bold]relay[/bold]" in stats.stdout, stats.stdout
+
+
+def test_resume_and_brake_options_refuse_bad_input(run_dlq, seeder) -> None:
+    # Given one dead job
+    seeder.add("email.send", email("brake@x.org"), "refused")
+    # When a task that does not exist is resumed, and a replay is asked with a bad brake window
+    missing = run_dlq("resume", "nope")
+    bad = run_dlq("replay-all", "--brake-window", "0", "--yes")
+    braked = run_dlq("replay-all", "--brake-threshold", "0", "--yes")
+    # Then each is an error line and a non-zero exit, no traceback; a brake of 0 replays everything
+    assert missing.exit_code == 1 and "error" in missing.stderr and "nope" in missing.stderr
+    assert bad.exit_code == 2 and "brake-window" in bad.output and "Traceback" not in bad.output
+    assert braked.exit_code == 0 and "completed: 1 done" in braked.stdout

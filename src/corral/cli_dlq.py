@@ -18,6 +18,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from corral.cli_services import actor, cli_services
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import TaskKind, TaskState
 from corral.dlq.query import Cursor, DlqFilter
 from corral.dlq.replay import ReplayResult
@@ -203,6 +204,7 @@ def _bulk(
     phrase: str | None,
     data_dir: Path | None,
     announce: str | None = None,
+    brake: tuple[int | None, int | None] = (None, None),
 ) -> None:
     async def run(s: Services) -> TaskState | None:
         dlq = s.dlq
@@ -222,8 +224,13 @@ def _bulk(
         elif not yes and not typer.confirm("Go ahead?"):
             raise typer.Exit(1)
         who = actor()
-        async with s.events.action(who, action, "dlq", flt.as_params()) as note:
-            state = await dlq.tasks.start(kind, flt, who, rate, announce)
+        threshold, window = brake
+        limits = BrakeLimits(
+            dlq.tasks.brake.threshold if threshold is None else threshold, window or dlq.tasks.brake.window_seconds
+        )
+        params = {**flt.as_params(), **(limits.as_params() if kind == "replay" else {})}
+        async with s.events.action(who, action, "dlq", params) as note:
+            state = await dlq.tasks.start(kind, flt, who, rate, announce, brake=limits)
             note.params["task"] = state.id
             final = await _follow(dlq, state)
             note.params["status"] = final.status
@@ -232,14 +239,24 @@ def _bulk(
 
     final = _run(data_dir, run)
     if final is not None:
-        out.print(
-            f"task {final.id} {final.status}: {final.succeeded} done, {final.skipped} skipped, {final.failed} failed",
-            highlight=False,
-        )
-        for line in final.errors:
-            err.print(f"  {escape(line)}", highlight=False)
-        if final.status != "completed":
-            raise typer.Exit(1)
+        _report(final)
+
+
+def _report(final: TaskState) -> None:
+    """Print how a task ended (and why a paused one paused); exit 1 unless it completed."""
+    out.print(
+        f"task {final.id} {final.status}: {final.succeeded} done, {final.skipped} skipped, {final.failed} failed",
+        highlight=False,
+    )
+    for line in final.errors:
+        err.print(f"  {escape(line)}", highlight=False)
+    if final.status == "paused":
+        err.print(f"paused: {escape(final.paused_reason or '')}", highlight=False)
+        for item in final.paused_fingerprints:
+            err.print(f"  {item['fingerprint']}  x{item['count']}  {escape(str(item['reason']))}", highlight=False)
+        err.print(f"resume with `corral dlq resume {final.id}` or cancel with `corral dlq cancel {final.id}`")
+    if final.status != "completed":
+        raise typer.Exit(1)
 
 
 async def _follow(dlq: DlqService, state: TaskState) -> TaskState:
@@ -270,12 +287,20 @@ def replay_all(
     search: Search = None,
     since_hours: SinceHours = None,
     rate: Annotated[int | None, typer.Option(help="Jobs per second (default CORRAL_DLQ_BULK_RATE)")] = None,
+    brake_threshold: Annotated[
+        int | None,
+        typer.Option(min=0, help="Pause when more replayed jobs die again (0: off; default from settings)"),
+    ] = None,
+    brake_window: Annotated[
+        int | None, typer.Option(min=1, max=86_400, help="Seconds in which jobs that died again are counted")
+    ] = None,
     yes: Yes = False,
     data_dir: DataDir = None,
 ) -> None:
-    """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels."""
+    """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels. The task
+    pauses itself when too many of its replayed jobs die again."""
     flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
-    _bulk("dlq.bulk_replay", "replay", flt, rate, yes, None, data_dir)
+    _bulk("dlq.bulk_replay", "replay", flt, rate, yes, None, data_dir, brake=(brake_threshold, brake_window))
 
 
 @dlq_app.command("delete-all")
@@ -432,3 +457,16 @@ def cancel(task_id: str, data_dir: DataDir = None) -> None:
 
     state = _run(data_dir, run)
     out.print(f"task {state.id}: {state.status}", highlight=False)
+
+
+@dlq_app.command("resume")
+def resume(task_id: str, data_dir: DataDir = None) -> None:
+    """Go on with a bulk replay its brake paused, from where it stopped, with a progress bar; Ctrl-C cancels."""
+
+    async def run(s: Services) -> TaskState:
+        async with s.events.action(actor(), "dlq.task_resume", f"dlq-task:{task_id}") as note:
+            state = await s.dlq.tasks.resume(task_id, actor())
+            note.params["done"], note.affected = state.done, 1
+        return await _follow(s.dlq, state)
+
+    _report(_run(data_dir, run))

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from corral.connection import redis_client
 from corral.contracts.base import Registry
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.service import DlqService
 from corral.dlq.store import DeadLetterStore, Retention
 from corral.engine import Engine
@@ -167,7 +168,16 @@ def build_services(
         engine=engine,
         producer=producer,
         dlq_store=dlq_store,
-        dlq=DlqService(redis, keys, engine, registry, bulk_rate=settings.dlq_bulk_rate, store=dlq_store, bus=bus),
+        dlq=DlqService(
+            redis,
+            keys,
+            engine,
+            registry,
+            bulk_rate=settings.dlq_bulk_rate,
+            store=dlq_store,
+            bus=bus,
+            brake=BrakeLimits.of(settings),
+        ),
         queues=QueueService(engine, registry, producer),
         monitoring=monitoring,
         bus=bus,

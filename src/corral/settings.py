@@ -43,6 +43,12 @@ class Settings(BaseSettings):
         default=24, ge=1, le=8_760, description="warn about DLQ entries, failed jobs and audit rows trimmed this soon"
     )
     dlq_bulk_rate: int = Field(default=500, ge=1, le=100_000, description="jobs per second of a bulk DLQ task")
+    dlq_replay_brake_threshold: int = Field(
+        default=20, ge=0, le=1_000_000, description="a bulk replay pauses when more of its jobs die again (0: off)"
+    )
+    dlq_replay_brake_window_seconds: int = Field(
+        default=60, ge=1, le=86_400, description="the window in which a bulk replay counts jobs that died again"
+    )
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
     stalled_interval_ms: int = Field(
         default=5_000,

@@ -342,3 +342,80 @@ def test_the_stats_dlq_size_follows_deletes_at_once(live_api, seeder) -> None:
     assert after_delete["dlq"] == 2 and after_delete["cached"] is False
     assert after_capture["dlq"] == 3
     assert owner.get("/owner/dlq/entries").json()["total"] == 3
+
+
+def _kill_replays(seeder, owner, payloads: dict[str, dict], reason: str) -> None:
+    """Every pending first replay dies again, captured as a worker's final failure is."""
+    page = owner.get("/owner/dlq/entries", params={"status": "pending", "limit": 200})
+    assert page.status_code == 200, page.text
+    for item in page.json()["items"]:
+        seeder.add(
+            "email.send",
+            payloads[item["id"]],
+            reason,
+            queue="email",
+            job_id=f"dlq-{item['id']}-r1",
+            failed_at=int(time.time() * 1000),
+        )
+
+
+def _until_status(owner, task_id: str, wanted: str, kill=None) -> dict:
+    deadline = time.monotonic() + 60
+    while (state := owner.get(f"/owner/dlq/tasks/{task_id}").json())["status"] != wanted:
+        assert time.monotonic() < deadline, state
+        if kill is not None:
+            kill()
+        time.sleep(0.25)
+    return state
+
+
+def test_bulk_replay_brake_pauses_on_deaths_and_resumes_or_cancels(live_api, seeder, settings) -> None:
+    # Given 60 dead email jobs and a served API
+    payloads = {}
+    for i in range(60):
+        payloads[seeder.add("email.send", email(f"brake{i}@x.org"), "refused")] = email(f"brake{i}@x.org")
+    api = live_api()
+    owner = api.owner()
+    body = {"filter": {"queue": "email"}, "rate": 5, "brake_threshold": 2, "brake_window": 120}
+    # When a filter replay with a brake of 2 deaths in 120 s is previewed, confirmed with other limits, then run
+    # while every replayed job dies again
+    preview = owner.post("/owner/dlq/replay", json=body).json()
+    tampered = owner.post(
+        "/owner/dlq/replay", json={**body, "brake_threshold": 0, "confirmation_token": preview["confirmation_token"]}
+    )
+    preview = owner.post("/owner/dlq/replay", json=body).json()
+    started = owner.post("/owner/dlq/replay", json={**body, "confirmation_token": preview["confirmation_token"]})
+    task_id = started.json()["task"]["id"]
+    reason = "SMTP 554 mailbox brake@x.org disabled"
+    paused = _until_status(owner, task_id, "paused", lambda: _kill_replays(seeder, owner, payloads, reason))
+    # Then the confirmation was bound to the brake, and the task paused itself with its reason and fingerprints
+    assert tampered.status_code in (400, 409, 422) and started.status_code == 200
+    assert started.json()["task"]["brake"] == {"brake_threshold": 2, "brake_window": 120}
+    assert paused["died_again"] > 2 and "died again within 120s" in paused["paused_reason"]
+    assert paused["paused_fingerprints"][0]["reason"].startswith("SMTP 554") and paused["done"] < 60
+    never = owner.get("/owner/dlq/entries", params={"status": "never", "limit": 200}).json()["items"]
+    assert len(never) == 60 - paused["succeeded"]
+    # When a viewer tries to resume it, the owner resumes it, then cancels it, then resumes the cancelled task
+    refused = api.viewer().post(f"/owner/dlq/tasks/{task_id}/resume")
+    resumed = owner.post(f"/owner/dlq/tasks/{task_id}/resume")
+    cancelled = owner.post(f"/owner/dlq/tasks/{task_id}/cancel")
+    final = _until_status(owner, task_id, "cancelled")
+    late = owner.post(f"/owner/dlq/tasks/{task_id}/resume")
+    missing = owner.post("/owner/dlq/tasks/nope/resume")
+    # Then the viewer is refused, the resume ran on, the cancel stopped it, and the rest stayed in the DLQ
+    assert refused.status_code == 403
+    assert resumed.status_code == 200 and resumed.json()["status"] == "running"
+    assert cancelled.status_code == 200 and final["done"] < 60
+    assert late.status_code == 409 and "only a paused task" in late.json()["detail"]
+    assert late.headers["content-type"].startswith("application/problem+json")
+    assert missing.status_code == 404
+    assert owner.get("/owner/dlq/entries", params={"limit": 200}).json()["total"] == 60
+    # And bad brake limits are a 422 naming the field
+    bad = owner.post("/owner/dlq/replay", json={**body, "brake_window": 0})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"].endswith("brake_window")
+    # And the resume and the cancel are audited
+    trail = AuditTrail(Database(settings.resolved_database_url))
+    resumes = trail.rows(AuditFilter(action="dlq.task_resume"))
+    assert any(r.result == "ok" and r.resource == f"dlq-task:{task_id}" for r in resumes)
+    cancels = trail.rows(AuditFilter(action="dlq.task_cancel"))
+    assert any(r.result == "ok" and r.resource == f"dlq-task:{task_id}" for r in cancels)

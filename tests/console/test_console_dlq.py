@@ -405,3 +405,36 @@ def test_analytics_panels_follow_a_custom_range(console, dead) -> None:
     assert not page.locator("#panel-failures").is_visible()
     assert "Nothing to show" in page.locator("#analytics-state").inner_text()
     console.assert_clean()
+
+
+def test_a_paused_bulk_replay_shows_why_and_can_be_resumed_then_cancelled(console, dead) -> None:
+    # Given a bulk replay of 30 email entries whose replayed jobs all die again, paused by its brake of 2 deaths
+    payloads = {
+        dead.add("email.send", email(f"p{n}@example.com"), "refused"): email(f"p{n}@example.com") for n in range(30)
+    }
+    owner = console.api.owner()
+    body = {"filter": {"queue": "email"}, "rate": 5, "brake_threshold": 2, "brake_window": 120}
+    token = owner.post("/owner/dlq/replay", json=body).json()["confirmation_token"]
+    task_id = owner.post("/owner/dlq/replay", json={**body, "confirmation_token": token}).json()["task"]["id"]
+    deadline = time.monotonic() + 60
+    while owner.get(f"/owner/dlq/tasks/{task_id}").json()["status"] != "paused":
+        assert time.monotonic() < deadline
+        for item in owner.get("/owner/dlq/entries", params={"status": "pending", "limit": 200}).json()["items"]:
+            dead.add("email.send", payloads[item["id"]], "SMTP 554 mailbox disabled", queue="email",
+                     job_id=f"dlq-{item['id']}-r1", failed_at=int(time.time() * 1000))  # fmt: skip
+        time.sleep(0.25)
+    # When the owner opens the DLQ page
+    page = console.goto("/console/dlq")
+    row = page.locator(f'#tasks li[data-task="{task_id}"][data-status="paused"]')
+    # Then the paused task shows its reason and the failing fingerprint, with Resume and Cancel
+    expect(row).to_contain_text("died again within 120s")
+    expect(row.get_by_label(f"task {task_id} failing fingerprints")).to_contain_text("SMTP 554 mailbox disabled")
+    # When Resume is clicked, then Cancel
+    row.get_by_role("button", name="Resume").click()
+    page.locator(".toast", has_text=f"Task {task_id} resumed").wait_for()
+    assert owner.get(f"/owner/dlq/tasks/{task_id}").json()["status"] in ("running", "paused")
+    page.locator(f'#tasks li[data-task="{task_id}"]').get_by_role("button", name="Cancel").click()
+    # Then the task ends cancelled and the entries stay in the DLQ
+    page.locator(f'#tasks li[data-task="{task_id}"][data-status="cancelled"]').wait_for(timeout=60_000)
+    assert owner.get("/owner/dlq/entries", params={"limit": 200}).json()["total"] == 30
+    console.assert_clean()

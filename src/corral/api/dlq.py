@@ -14,6 +14,7 @@ from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.dlq.analytics import Analytics, Trend
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.export import ExportFormat, export_lines
@@ -219,6 +220,15 @@ class BulkCreate(BaseModel):
     ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
     filter: FilterCreate | None = None
     rate: int | None = Field(default=None, ge=1, le=100_000, description="jobs per second (default from settings)")
+    brake_threshold: int | None = Field(
+        default=None,
+        ge=0,
+        le=1_000_000,
+        description="a replay by filter pauses when more of its jobs die again (0: off)",
+    )
+    brake_window: int | None = Field(
+        default=None, ge=1, le=86_400, description="seconds in which jobs that died again are counted"
+    )
     confirmation_token: str | None = Field(default=None, max_length=200)
     phrase: str | None = Field(default=None, max_length=200, description="to delete: `delete dlq`, typed")
 
@@ -253,6 +263,13 @@ class TaskPublic(BaseModel):
     updated_at: int
     finished_at: int | None
     errors: list[str]
+    brake: dict[str, int] = Field(description="a replay's brake: brake_threshold and brake_window (seconds)")
+    died_again: int = Field(description="replayed jobs of this task seen dying again")
+    paused_at: int | None
+    paused_reason: str | None
+    paused_fingerprints: list[dict[str, Any]] = Field(
+        description="when paused: the fingerprints of the jobs that died again, with count and a sample reason"
+    )
 
     @classmethod
     def of(cls, state: TaskState) -> TaskPublic:
@@ -362,14 +379,18 @@ async def _bulk(
     flt = body.filter.to_filter()
     dlq.query.validate(flt)
     action = "dlq.bulk_replay"
-    params = {"filter": flt.as_params(), "rate": body.rate}
+    brake = BrakeLimits(
+        dlq.tasks.brake.threshold if body.brake_threshold is None else body.brake_threshold,
+        body.brake_window or dlq.tasks.brake.window_seconds,
+    )
+    params = {"filter": flt.as_params(), "rate": body.rate, **brake.as_params()}
     if body.confirmation_token is None:
         preview = await dlq.tasks.preview(flt)
         ticket = await api.confirmations.issue(principal.actor, action, params, phrase="")
         note.params = {"stage": "preview", "count": preview.count, **params}
         return _preview(preview, ticket)
     await api.confirmations.redeem(body.confirmation_token, "", principal.actor, action, params)
-    state = await dlq.tasks.start("replay", flt, principal.actor, body.rate)
+    state = await dlq.tasks.start("replay", flt, principal.actor, body.rate, brake=brake)
     note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
     return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
 
@@ -454,10 +475,20 @@ async def get_task(task_id: str, dlq: Dlq, _: Reader) -> TaskPublic:
 
 @router.post("/tasks/{task_id}/cancel", name="dlq.task_cancel", response_model=TaskPublic)
 async def cancel_task(task_id: str, dlq: Dlq, note: Note, _: Replayer) -> TaskPublic:
-    """Stop a bulk task after its current batch."""
+    """Stop a bulk task after its current batch; a paused task is cancelled at once (its other entries stay)."""
     note.resource = f"dlq-task:{task_id}"
     state = await dlq.tasks.cancel(task_id)
     note.affected = 1
+    return TaskPublic.of(state)
+
+
+@router.post("/tasks/{task_id}/resume", name="dlq.task_resume", response_model=TaskPublic)
+async def resume_task(task_id: str, dlq: Dlq, note: Note, principal: Replayer) -> TaskPublic:
+    """Go on with a bulk replay its brake paused, from where it stopped, in this API process; anything but a
+    paused task answers 409."""
+    note.resource = f"dlq-task:{task_id}"
+    state = await dlq.tasks.resume(task_id, principal.actor)
+    note.params, note.affected = {"done": state.done, "total": state.total}, 1
     return TaskPublic.of(state)
 
 

@@ -1,7 +1,9 @@
 """Bulk DLQ tasks: replay or delete every entry of a filter in the background, throttled, cancellable, observable.
 
 A task's state lives in Redis, so any process can read or cancel it; the process that runs it renews a heartbeat,
-and a running task whose heartbeat stopped (its process died) reads as `abandoned`.
+and a running task whose heartbeat stopped (its process died) reads as `abandoned`. A replay task watches its replayed
+jobs (see brake.py) and pauses itself when too many die again; any process can resume a paused task from where it
+stopped, or cancel it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
+from corral.dlq.brake import BrakeLimits, ReplayBrake
+from corral.dlq.query import Cursor, DlqFilter, DlqQuery, EntrySummary
 from corral.dlq.replay import Replayer
 from corral.dlq.store import DeadLetterStore
 from corral.errors import ConflictError, CorralError, NotFoundError
@@ -65,6 +68,11 @@ class TaskState:
     updated_at: int
     finished_at: int | None
     errors: list[str] = field(default_factory=list)
+    brake: dict[str, int] = field(default_factory=dict)
+    died_again: int = 0
+    paused_at: int | None = None
+    paused_reason: str | None = None
+    paused_fingerprints: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_hash(cls, raw: dict[str, str], now_ms: int, stale_after_ms: int = STALE_AFTER_MS) -> TaskState:
@@ -90,11 +98,31 @@ class TaskState:
             updated_at=updated,
             finished_at=int(raw["finishedAt"]) if raw.get("finishedAt") else None,
             errors=json.loads(raw.get("errors", "[]")),
+            brake=json.loads(raw.get("brake", "{}")),
+            died_again=int(raw.get("diedAgain", 0)),
+            paused_at=int(raw["pausedAt"]) if raw.get("pausedAt") else None,
+            paused_reason=raw.get("pausedReason") or None,
+            paused_fingerprints=json.loads(raw.get("pausedFingerprints", "[]")),
         )
 
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """What one run of a task needs; `resumed` is the paused state it goes on from."""
+
+    kind: TaskKind
+    flt: DlqFilter
+    actor: str
+    rate: int
+    locks: list[str]
+    announce: str | None
+    brake: BrakeLimits
+    since_ms: int
+    resumed: TaskState | None = None
 
 
 class BulkTasks:
@@ -108,6 +136,7 @@ class BulkTasks:
         rate: int,
         publish: Publish,
         stale_after_ms: int = STALE_AFTER_MS,
+        brake: BrakeLimits | None = None,
     ) -> None:
         self.store = store
         self.redis = store.redis
@@ -117,6 +146,7 @@ class BulkTasks:
         self.rate = rate
         self.publish = publish
         self.stale_after_ms = stale_after_ms
+        self.brake = brake or BrakeLimits(threshold=20, window_seconds=60)
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def preview(self, flt: DlqFilter) -> Preview:
@@ -139,23 +169,23 @@ class BulkTasks:
         return await self.query.count(narrowed) > 0
 
     async def start(
-        self, kind: TaskKind, flt: DlqFilter, actor: str, rate: int | None = None, announce: str | None = None
+        self,
+        kind: TaskKind,
+        flt: DlqFilter,
+        actor: str,
+        rate: int | None = None,
+        announce: str | None = None,
+        brake: BrakeLimits | None = None,
     ) -> TaskState:
         """Start a task over every entry of `flt` in this process; refuses a second replay task on a queue.
 
-        `announce` names an event published with the task's outcome when it ends (for example `dlq.cleared`).
+        `announce` names an event published with the task's outcome when it ends (for example `dlq.cleared`);
+        `brake` overrides the default brake of a replay task.
         """
         preview = await self.preview(flt)
         task_id = secrets.token_hex(6)
-        locks: list[str] = []
-        if kind == "replay":
-            for queue in preview.queues:
-                lock = self.keys.lock(f"dlq-bulk-replay:{queue}")
-                if not await self.redis.set(lock, task_id, nx=True, px=LOCK_MS):
-                    holder = str(await self.redis.get(lock))
-                    await self._release(locks, task_id)
-                    raise ConflictError(f"a bulk replay of queue {queue!r} is already running (task {holder})")
-                locks.append(lock)
+        locks = await self._lock_queues(task_id, preview.queues) if kind == "replay" else []
+        limits = brake or self.brake
         now = _now()
         await self.redis.hset(
             self.keys.dlq_task(task_id),
@@ -175,12 +205,53 @@ class BulkTasks:
                 "createdAt": now,
                 "updatedAt": now,
                 "errors": "[]",
+                "brake": json.dumps(limits.as_params() if kind == "replay" else {}),
+                "diedAgain": 0,
             },
         )
         await self.redis.zadd(self.keys.dlq_tasks, {task_id: now})
-        runner = asyncio.create_task(self._run(task_id, kind, flt, actor, rate or self.rate, locks, announce))
+        self._spawn(task_id, _Run(kind, flt, actor, rate or self.rate, locks, announce, limits, now))
+        return await self.get(task_id)
+
+    async def _lock_queues(self, task_id: str, queues: list[str]) -> list[str]:
+        locks: list[str] = []
+        for queue in queues:
+            lock = self.keys.lock(f"dlq-bulk-replay:{queue}")
+            if not await self.redis.set(lock, task_id, nx=True, px=LOCK_MS):
+                holder = str(await self.redis.get(lock))
+                await self._release(locks, task_id)
+                raise ConflictError(f"a bulk replay of queue {queue!r} is already running (task {holder})")
+            locks.append(lock)
+        return locks
+
+    def _spawn(self, task_id: str, run: _Run) -> None:
+        runner = asyncio.create_task(self._run(task_id, run))
         self._running[task_id] = runner
         runner.add_done_callback(lambda _t: self._running.pop(task_id, None))
+
+    async def resume(self, task_id: str, actor: str) -> TaskState:
+        """Go on with a paused replay task in this process, from where it stopped; raises ConflictError otherwise."""
+        state = await self.get(task_id)
+        if state.status != "paused":
+            raise ConflictError(f"bulk task {task_id} is {state.status}; only a paused task can be resumed")
+        key = self.keys.dlq_task(task_id)
+        # Only one caller wins the move from paused to running.
+        if not await self.store.scripts.swap_status(keys=[key], args=["paused", "resuming"]):
+            raise ConflictError(f"bulk task {task_id} is being resumed or cancelled by another request")
+        try:
+            locks = await self._lock_queues(task_id, state.queues)
+        except ConflictError:
+            await self.redis.hset(key, "status", "paused")
+            raise
+        now = _now()
+        await self.redis.hset(key, mapping={"status": "running", "updatedAt": now, "resumedBy": actor})
+        await self.redis.hdel(key, "pausedAt", "pausedReason", "pausedFingerprints")
+        limits = BrakeLimits(
+            int(state.brake.get("brake_threshold", self.brake.threshold)),
+            int(state.brake.get("brake_window", self.brake.window_seconds)),
+        )
+        flt = DlqFilter.from_params(state.filter)
+        self._spawn(task_id, _Run("replay", flt, state.actor, state.rate, locks, None, limits, now, resumed=state))
         return await self.get(task_id)
 
     async def get(self, task_id: str) -> TaskState:
@@ -201,9 +272,12 @@ class BulkTasks:
         return [TaskState.from_hash(row, now, self.stale_after_ms) for row in rows if row]
 
     async def cancel(self, task_id: str) -> TaskState:
-        """Ask a running task to stop after its current batch; an abandoned one is marked cancelled at once."""
+        """Ask a running task to stop after its current batch; an abandoned or paused one is cancelled at once."""
         state = await self.get(task_id)
-        if state.status == "abandoned":
+        if state.status == "paused":
+            if await self.store.scripts.swap_status(keys=[self.keys.dlq_task(task_id)], args=["paused", "cancelled"]):
+                await self.redis.hset(self.keys.dlq_task(task_id), "finishedAt", _now())
+        elif state.status == "abandoned":
             await self.redis.hset(self.keys.dlq_task(task_id), mapping={"status": "cancelled", "finishedAt": _now()})
         elif state.status == "running":
             await self.redis.hset(self.keys.dlq_task(task_id), "status", "cancelling")
@@ -226,41 +300,47 @@ class BulkTasks:
         for lock in locks:
             await self.store.scripts.unlock(keys=[lock], args=[task_id])
 
-    async def _run(
-        self,
-        task_id: str,
-        kind: TaskKind,
-        flt: DlqFilter,
-        actor: str,
-        rate: int,
-        locks: list[str],
-        announce: str | None,
-    ) -> None:
+    async def _run(self, task_id: str, run: _Run) -> None:
         key = self.keys.dlq_task(task_id)
-        counts = {"done": 0, "succeeded": 0, "failed": 0, "skipped": 0}
-        errors: list[str] = []
+        kind, flt, rate, locks = run.kind, run.flt, run.rate, run.locks
+        before = run.resumed
+        counts = {
+            "done": before.done if before else 0,
+            "succeeded": before.succeeded if before else 0,
+            "failed": before.failed if before else 0,
+            "skipped": before.skipped if before else 0,
+        }
+        errors: list[str] = list(before.errors) if before else []
+        cursor = await self.redis.hget(key, "cursor") if before else None
+        after = Cursor.parse(str(cursor)) if cursor else None
+        brake = ReplayBrake(self.redis, self.keys, run.brake, run.since_ms) if kind == "replay" else None
+        died_before = before.died_again if before else 0
         status = "completed"
         started = time.monotonic()
+        done_at_start = counts["done"]
         last_event = 0.0
         try:
-            async for batch in self._batches(kind, flt, max(1, int(rate * TICK_SECONDS))):
+            async for batch, position in self._batches(kind, flt, max(1, int(rate * TICK_SECONDS)), after):
                 if await self.redis.hget(key, "status") == "cancelling":
                     status = "cancelled"
                     break
                 if kind == "replay":
-                    await self._replay_batch(batch, actor, counts, errors)
+                    await self._replay_batch(batch, run.actor, counts, errors, brake)
                 else:
                     gone = await self.store.delete_entries(batch)
                     counts["done"] += len(batch)
                     counts["succeeded"] += len(gone)
                     counts["skipped"] += len(batch) - len(gone)
                     await self.publish("dlq.deleted", {"task": task_id, "count": len(gone), "entries": batch[:100]})
-                await self._save(key, counts, errors, locks)
+                await self._save(key, counts, errors, locks, position)
+                if brake is not None and await self._braked(task_id, brake, died_before):
+                    status = "paused"
+                    break
                 if time.monotonic() - last_event >= 0.5:
                     last_event = time.monotonic()
                     await self._progress(task_id)
                 # Throttle: never ahead of `rate` entries per second since the start.
-                ahead = counts["done"] / rate - (time.monotonic() - started)
+                ahead = (counts["done"] - done_at_start) / rate - (time.monotonic() - started)
                 if ahead > 0:
                     await asyncio.sleep(ahead)
         except asyncio.CancelledError:
@@ -273,16 +353,45 @@ class BulkTasks:
             status = "failed"
             errors.append(f"task stopped: {exc}")
         await self._save(key, counts, errors, locks)
-        await self.redis.hset(key, mapping={"status": status, "finishedAt": _now()})
+        if status != "paused":
+            await self.redis.hset(key, mapping={"status": status, "finishedAt": _now()})
         await self._release(locks, task_id)
         await self._progress(task_id)
-        if announce:
-            await self.publish(announce, {"task": task_id, "status": status, "filter": flt.as_params(), **counts})
+        if status == "paused":
+            state = await self.get(task_id)
+            await self.publish(
+                "bulk.paused",
+                {"task": task_id, "reason": state.paused_reason, "fingerprints": state.paused_fingerprints},
+            )
+        elif run.announce:
+            await self.publish(run.announce, {"task": task_id, "status": status, "filter": flt.as_params(), **counts})
 
-    async def _batches(self, kind: TaskKind, flt: DlqFilter, size: int) -> Any:
+    async def _braked(self, task_id: str, brake: ReplayBrake, died_before: int) -> bool:
+        """Count the replays that died again; on a trip, store the pause with its reason and fingerprints."""
+        trip = await brake.check(_now())
+        key = self.keys.dlq_task(task_id)
+        died = died_before + len(brake.deaths)
+        if trip is None:
+            await self.redis.hset(key, "diedAgain", died)
+            return False
+        logger.warning("bulk replay task %s paused: %s", task_id, trip.reason)
+        await self.redis.hset(
+            key,
+            mapping={
+                "status": "paused",
+                "diedAgain": died,
+                "pausedAt": _now(),
+                "pausedReason": trip.reason,
+                "pausedFingerprints": json.dumps(trip.fingerprints),
+            },
+        )
+        return True
+
+    async def _batches(self, kind: TaskKind, flt: DlqFilter, size: int, after: Cursor | None) -> Any:
         if kind == "replay":
-            async for items in self.query.walk_ids(flt, size):
-                yield [entry_id for _score, entry_id in items]
+            async for items in self.query.walk_ids(flt, size, after):
+                score, last = items[-1]
+                yield [entry_id for _score, entry_id in items], str(Cursor(score, last))
             return
         # Deleting: walk again from the top until a walk finds nothing, so entries that shared a cursor's
         # millisecond with a deleted cursor entry are not left behind.
@@ -290,20 +399,24 @@ class BulkTasks:
             found = False
             async for items in self.query.walk_ids(flt, size):
                 found = True
-                yield [entry_id for _score, entry_id in items]
+                yield [entry_id for _score, entry_id in items], None
             if not found:
                 return
 
-    async def _replay_batch(self, batch: list[str], actor: str, counts: dict[str, int], errors: list[str]) -> None:
+    async def _replay_batch(
+        self, batch: list[str], actor: str, counts: dict[str, int], errors: list[str], brake: ReplayBrake | None
+    ) -> None:
         gate = asyncio.Semaphore(REPLAY_CONCURRENCY)
         replayed: list[str] = []
 
         async def one(entry_id: str) -> None:
             async with gate:
                 try:
-                    await self.replayer.replay(entry_id, actor)
+                    result = await self.replayer.replay(entry_id, actor)
                     counts["succeeded"] += 1
                     replayed.append(entry_id)
+                    if brake is not None:
+                        brake.watch(entry_id, result.number)
                 except (ConflictError, NotFoundError) as exc:
                     counts["skipped"] += 1
                     if len(errors) < SAMPLE_SIZE:
@@ -318,8 +431,13 @@ class BulkTasks:
         if replayed:
             await self.publish("dlq.replayed", {"count": len(replayed), "entries": replayed[:100], "bulk": True})
 
-    async def _save(self, key: str, counts: dict[str, int], errors: list[str], locks: list[str]) -> None:
-        await self.redis.hset(key, mapping={**counts, "errors": json.dumps(errors), "updatedAt": _now()})  # type: ignore[dict-item]
+    async def _save(
+        self, key: str, counts: dict[str, int], errors: list[str], locks: list[str], cursor: str | None = None
+    ) -> None:
+        mapping: dict[str, str | int] = {**counts, "errors": json.dumps(errors), "updatedAt": _now()}
+        if cursor is not None:
+            mapping["cursor"] = cursor
+        await self.redis.hset(key, mapping=mapping)  # type: ignore[arg-type]
         for lock in locks:
             await self.redis.pexpire(lock, LOCK_MS)
 

@@ -437,9 +437,11 @@ class DlqQuery:
         found: str = await self.scripts.rows(args=[self.layout, shape, reason_max, " ".join(entry_ids)])
         return found
 
-    async def walk_ids(self, flt: DlqFilter, batch: int = 1_000) -> AsyncIterator[list[tuple[int, str]]]:
-        """Every matching (failed-at, id), newest first, a batch at a time; entries stay put while walking."""
-        cursor: Cursor | None = None
+    async def walk_ids(
+        self, flt: DlqFilter, batch: int = 1_000, after: Cursor | None = None
+    ) -> AsyncIterator[list[tuple[int, str]]]:
+        """Every matching (failed-at, id) after `after`, newest first, a batch at a time; entries stay put."""
+        cursor: Cursor | None = after
         while True:
             items, cursor, _plan = await self.page_ids(flt, cursor, batch)
             if items:

@@ -39,7 +39,7 @@ def key_layout(keys: Keys) -> str:
 
 class DlqScripts:
     """The registered scripts: capture, delete, replay, outcome, rows (with the shared prelude), page and count
-    (with the membership test), and unlock."""
+    (with the membership test), unlock, and a bulk task's status swap."""
 
     def __init__(self, redis: Redis) -> None:
         common = _lua("common.lua")
@@ -52,3 +52,4 @@ class DlqScripts:
         self.page = redis.register_script(membership + _lua("page.lua"))
         self.count = redis.register_script(membership + _lua("count.lua"))
         self.unlock = redis.register_script(_lua("unlock.lua"))
+        self.swap_status = redis.register_script(_lua("task_status.lua"))

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from corral.contracts.base import Registry
 from corral.dlq.analytics import DlqAnalytics
+from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import SAMPLE_SIZE, BulkTasks, Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
@@ -39,6 +40,7 @@ class DlqService:
         *,
         store: DeadLetterStore | None = None,
         bus: EventBus | None = None,
+        brake: BrakeLimits | None = None,
     ) -> None:
         # The composition root passes the process's one store and event bus; alone, the service makes its own.
         self.store = store or DeadLetterStore(redis, keys, registry)
@@ -46,7 +48,7 @@ class DlqService:
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
         self.bus = bus or EventBus(redis, keys)
-        self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish)
+        self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish, brake=brake)
 
     async def publish(self, event_type: str, data: dict[str, Any], queue: str | None = None) -> None:
         """Publish a DLQ event; a failed publication is logged and never fails the operation."""

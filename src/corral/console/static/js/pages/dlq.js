@@ -296,7 +296,7 @@ async function loadTasks() {
     const active = task.status === "running" || task.status === "cancelling";
     running = running || active;
     // Running tasks, and those that ended in the last minute, show in full; older ones fold into one line.
-    const recent = active || Date.now() - (task.finished_at || task.updated_at) < RECENT_TASK_MS;
+    const recent = active || task.status === "paused" || Date.now() - (task.finished_at || task.updated_at) < RECENT_TASK_MS;
     if (!recent) finished += 1;
     const progress = el("progress", { max: Math.max(task.total, 1), value: task.done, "aria-label": `task ${task.id} progress` });
     const item = el("li", { class: "task", dataset: { task: task.id, status: task.status } },
@@ -305,7 +305,21 @@ async function loadTasks() {
         + `${task.failed} failed · ${task.skipped} skipped · ${task.queues.join(", ")} · by ${task.actor} · ${fmtAgo(task.created_at)}` }),
       progress);
     if (task.errors.length) item.appendChild(el("p", { class: "error-text small-text", text: truncate(task.errors.join("; "), 300) }));
-    if (task.status === "running") {
+    if (task.status === "paused") {
+      item.appendChild(el("p", { class: "error-text small-text", text: `Paused: ${task.paused_reason || ""}` }));
+      const prints = el("ul", { class: "small-text", "aria-label": `task ${task.id} failing fingerprints` });
+      for (const fp of task.paused_fingerprints) {
+        prints.appendChild(el("li", { text: `${fp.fingerprint} ×${fp.count} · ${truncate(fp.reason, 160)}` }));
+      }
+      item.appendChild(prints);
+      const resume = el("button", { type: "button", class: "small", text: "Resume" });
+      resume.addEventListener("click", () => act(resume, async () => {
+        await api.post(`/owner/dlq/tasks/${encodeURIComponent(task.id)}/resume`);
+        await loadTasks();
+      }, `Task ${task.id} resumed`));
+      item.appendChild(resume);
+    }
+    if (task.status === "running" || task.status === "paused") {
       const cancel = el("button", { type: "button", class: "small", text: "Cancel" });
       cancel.addEventListener("click", () => act(cancel, async () => {
         await api.post(`/owner/dlq/tasks/${encodeURIComponent(task.id)}/cancel`);
