@@ -57,6 +57,7 @@ SHOTS = [
     ("enqueue-form", "/console/queues/email", "#jobs-table tbody tr"),
     ("dlq", "/console/dlq", "#entries-table tbody tr"),
     ("dlq-entry", "/console/dlq", "#entries-table tbody tr"),
+    ("dlq-secrets", "/console/dlq?search=name%3Aemail.otp", "#entries-table tbody tr"),
     ("dlq-analytics", "/console/dlq/analytics", "#last-day svg"),
     ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
@@ -231,13 +232,15 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
                 if name == "enqueue-form":
                     page.click("#open-enqueue")
                     page.locator("#enqueue-fields [data-field]").first.wait_for()
-                if name == "dlq-entry":
+                if name in {"dlq-entry", "dlq-secrets"}:
                     page.locator("#entries-table tbody tr button.link").first.click()
                     page.locator("#entry-facts dt").first.wait_for()
+                if name == "dlq-secrets":
+                    page.locator("#entry-secrets").wait_for()
                 page.wait_for_timeout(300)
                 page.screenshot(
                     path=str(args.out / f"{name}.png"),
-                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry", "retention"},
+                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry", "retention", "dlq-secrets"},
                 )
                 say(args.out / f"{name}.png")
             if args.only:

@@ -32,6 +32,7 @@ __all__ = [
     "QueueConfig",
     "RateLimit",
     "Retention",
+    "Secret",
     "UnrecoverableJobError",
     "__version__",
 ]
@@ -39,6 +40,7 @@ __all__ = [
 if TYPE_CHECKING:
     from corral.app import Corral
     from corral.contracts.base import EnqueueOptions, JobContract, JobType, QueueConfig, RateLimit, Retention
+    from corral.contracts.secrets import Secret
     from corral.errors import JobFailure, UnrecoverableJobError
     from corral.handlers import JobContext
 
@@ -50,6 +52,7 @@ _EXPORTS = {
     "QueueConfig": "corral.contracts.base",
     "RateLimit": "corral.contracts.base",
     "Retention": "corral.contracts.base",
+    "Secret": "corral.contracts.secrets",
     "JobFailure": "corral.errors",
     "UnrecoverableJobError": "corral.errors",
     "JobContext": "corral.handlers",

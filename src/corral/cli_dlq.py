@@ -141,13 +141,32 @@ def list_entries(
 
 
 @dlq_app.command("show")
-def show(entry_id: str, data_dir: DataDir = None) -> None:
-    """Everything stored of one entry, with its replay history and the trace id of its job's enqueuer, as JSON."""
+def show(
+    entry_id: str,
+    reveal: Annotated[
+        bool, typer.Option("--reveal", help="Show the secret fields' real values (logged as a data access)")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Everything stored of one entry, with its replay history and the trace id of its job's enqueuer, as JSON;
+    secret payload fields masked."""
     from corral.engine import trace_of
     from corral.tracing import trace_id
 
-    entry = _run(data_dir, lambda s: s.dlq.entry(entry_id))
-    out.print_json(data={**asdict(entry), "trace_id": trace_id(trace_of(entry.opts)[0])})
+    async def run(s: Services) -> dict[str, Any]:
+        from corral.contracts.secrets import dotted, mask
+
+        entry = await s.dlq.entry(entry_id)
+        paths = s.registry.secret_paths(entry.name)
+        shown = {**asdict(entry), "trace_id": trace_id(trace_of(entry.opts)[0])}
+        if reveal:
+            details = {"job": entry.name, "job_id": entry.job_id, "fields": dotted(paths)}
+            await s.audit.record_access(actor(), "dlq_entry_secrets", [entry_id], details)
+        elif paths:
+            shown["data"] = mask(entry.data, paths)
+        return shown
+
+    out.print_json(data=_run(data_dir, run))
 
 
 @dlq_app.command("replay")
@@ -418,7 +437,8 @@ def export(
         dlq.query.validate(flt)
         written = 0
         with output.open("w", encoding="utf-8", newline="") as handle:
-            async for chunk in export_lines(dlq.query, flt, "csv" if export_format == "csv" else "jsonl"):
+            secrets = {job: s.registry.secret_paths(job) for job in s.registry.jobs}
+            async for chunk in export_lines(dlq.query, flt, "csv" if export_format == "csv" else "jsonl", secrets):
                 handle.write(chunk)
                 written += chunk.count("\n")
         return written - (1 if export_format == "csv" else 0)

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from corral.contracts.base import JobContract, JobType, QueueConfig, RateLimit, Registry, Retention
+from corral.contracts.secrets import Secret
 
 # Conventions shared by every contract below.
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
@@ -289,7 +290,8 @@ class EmailOtp(JobContract):
     """Make a one-time code, keep only its hash for `ttlSeconds`, and mail it."""
 
     userId: Identifier
-    to: EmailStr
+    # Who receives a one-time code is OTP-related data: masked wherever the payload is shown.
+    to: Annotated[EmailStr, Secret()]
     purpose: Name
     ttlSeconds: int = Field(default=300, ge=30, le=3_600, strict=True)
 
@@ -313,7 +315,7 @@ class PluginWebhook(JobContract):
     url: HttpUrlText
     event: Name
     body: JsonObject = Field(default_factory=dict)
-    secretRef: Identifier | None = None
+    secretRef: Annotated[Identifier | None, Secret()] = None
 
 
 # --- system -----------------------------------------------------------------------------------------------------------

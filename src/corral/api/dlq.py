@@ -13,12 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
+from corral.contracts.secrets import Path, dotted, mask
 from corral.dlq.analytics import Analytics, Trend
 from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.export import ExportFormat, export_lines
 from corral.dlq.query import Cursor, DlqFilter, EntrySummary
+from corral.dlq.replay import masked_diff
 from corral.dlq.service import MAX_IDS, DlqService
 from corral.engine import trace_of
 from corral.errors import FieldError, InvalidRequestError, NotFoundError
@@ -33,6 +35,8 @@ Note = Annotated[AuditNote, Depends(audit_note)]
 Reader = Annotated[Principal, require(Permission.DLQ_READ)]
 Replayer = Annotated[Principal, require(Permission.DLQ_REPLAY)]
 Deleter = Annotated[Principal, require(Permission.DLQ_DELETE)]
+# Showing a payload's secret values needs `payload:reveal` on top of reading the entry.
+Revealer = Annotated[Principal, require(Permission.PAYLOAD_REVEAL, None, Permission.DLQ_READ)]
 # An export carries every payload, which `dlq:read` guards: exporting needs both.
 Exporter = Annotated[Principal, require(Permission.EXPORT, Budget.EXPORT, Permission.DLQ_READ)]
 CLEAR_PHRASE = "clear dlq"
@@ -188,10 +192,31 @@ class EntryPublic(BaseModel):
     )
 
     trace_id: str | None = Field(default=None, description="the trace the failed job's enqueuer was in")
+    secret_fields: list[str] = Field(
+        default_factory=list, description="the payload's secret fields, whose values are shown as the mask"
+    )
 
     @classmethod
-    def of(cls, entry: DeadLetterEntry) -> EntryPublic:
-        return cls(**vars(entry), trace_id=trace_id(trace_of(entry.opts)[0]))
+    def of(cls, entry: DeadLetterEntry, secrets: tuple[Path, ...] = ()) -> EntryPublic:
+        """The entry with the values of the `secrets` paths in its payload and replay diffs masked."""
+        values = {**vars(entry), "trace_id": trace_id(trace_of(entry.opts)[0])}
+        if not secrets:
+            return cls(**values)
+        replays = [
+            {**replay, "diff": masked_diff(replay["diff"], secrets)} if isinstance(replay.get("diff"), dict) else replay
+            for replay in entry.replays
+        ]
+        return cls(**{**values, "data": mask(entry.data, secrets), "replays": replays}, secret_fields=dotted(secrets))
+
+
+class RevealedPublic(BaseModel):
+    """One entry's payload with its secret values shown, and which fields those are."""
+
+    id: str
+    name: str
+    job_id: str
+    data: dict[str, Any]
+    secret_fields: list[str]
 
 
 class ReplayCreate(BaseModel):
@@ -323,7 +348,24 @@ async def get_entry(entry_id: str, request: Request, api: Api, dlq: Dlq, princip
     """Everything stored of one entry and its replay history. Logged as a data access."""
     entry = await dlq.entry(entry_id)
     await api.audit.record_access(principal.actor, "dlq_entry", [entry_id], {}, client_ip(request, api.settings))
-    return EntryPublic.of(entry)
+    return EntryPublic.of(entry, api.registry.secret_paths(entry.name))
+
+
+@router.post("/entries/{entry_id}/reveal", name="dlq.reveal", response_model=RevealedPublic)
+async def reveal_entry(
+    entry_id: str, request: Request, api: Api, dlq: Dlq, note: Note, principal: Revealer
+) -> RevealedPublic:
+    """One entry's payload with its secret fields' real values (needs `payload:reveal`). Logged as a data access
+    naming the entry, the job and the fields shown; the values themselves are never logged."""
+    note.resource = f"dlq:{entry_id}"
+    entry = await dlq.entry(entry_id)
+    fields = dotted(api.registry.secret_paths(entry.name))
+    details = {"job": entry.name, "job_id": entry.job_id, "fields": fields}
+    await api.audit.record_access(
+        principal.actor, "dlq_entry_secrets", [entry_id], details, client_ip(request, api.settings)
+    )
+    note.params, note.affected = details, 1
+    return RevealedPublic(id=entry.id, name=entry.name, job_id=entry.job_id, data=entry.data, secret_fields=fields)
 
 
 @router.post("/entries/{entry_id}/replay", name="dlq.replay", response_model=ReplayedPublic)
@@ -551,7 +593,8 @@ async def export(
     )
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/x-ndjson"
     headers = {"Content-Disposition": f'attachment; filename="dlq.{fmt}"'}
-    return StreamingResponse(export_lines(dlq.query, flt, fmt), media_type=media, headers=headers)
+    secrets = {name: api.registry.secret_paths(name) for name in api.registry.jobs}
+    return StreamingResponse(export_lines(dlq.query, flt, fmt, secrets), media_type=media, headers=headers)
 
 
 def _plain(value: Analytics | Trend) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
-from corral.contracts.base import EnqueueOptions
+from corral.contracts.base import EnqueueOptions, Registry
 from corral.engine import JobRecord, trace_of
 from corral.queues import LISTABLE_STATES, Impact, QueueService, QueueSummary
 from corral.security.permissions import Permission
@@ -104,14 +104,15 @@ class JobPublic(BaseModel):
     linked_trace_id: str | None = Field(default=None, description="a replayed job's original trace")
 
     @classmethod
-    def of(cls, job: JobRecord) -> JobPublic:
+    def of(cls, job: JobRecord, registry: Registry | None = None) -> JobPublic:
+        """The job, its payload's secret fields masked when the `registry` knows its name."""
         carrier, link = trace_of(job.opts)
         return cls(
             id=job.id,
             queue=job.queue,
             name=job.name,
             state=job.state,
-            data=job.data,
+            data=registry.masked(job.name, job.data) if registry is not None else job.data,
             opts=job.opts,
             progress=job.progress,
             attempts_made=job.attempts_made,
@@ -251,7 +252,7 @@ async def list_jobs(
         client_ip(request, api.settings),
     )
     return JobPagePublic(
-        items=[JobPublic.of(job) for job in result.items],
+        items=[JobPublic.of(job, queues.registry) for job in result.items],
         total=result.total,
         page=result.page,
         size=result.size,
@@ -278,7 +279,7 @@ async def get_job(
     """A job's data, options, progress, logs, attempts, failure reason, stack trace and timeline."""
     detail = await queues.job(queue, job_id)
     await api.audit.record_access(principal.actor, "job", [job_id], {"queue": queue}, client_ip(request, api.settings))
-    base = JobPublic.of(detail.job).model_dump()
+    base = JobPublic.of(detail.job, queues.registry).model_dump()
     return JobDetailPublic(**base, logs=detail.logs, log_count=detail.log_count, timeline=_timeline(detail.job))
 
 

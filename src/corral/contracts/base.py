@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from corral.contracts.secrets import Path, mask, secret_paths
 from corral.errors import ConfigurationError, FieldError, PayloadValidationError, UnknownJobError
 
 MAX_PAYLOAD_BYTES = 1_048_576
@@ -159,6 +160,16 @@ class Registry:
     def validate(self, name: str, payload: Any) -> JobContract:
         """The payload of job `name` parsed by its contract."""
         return self.job(name).validate(payload)
+
+    def secret_paths(self, name: str) -> tuple[Path, ...]:
+        """The secret fields of job `name`'s contract; none for a job name that is not registered."""
+        job = self._jobs.get(name)
+        return secret_paths(job.contract) if job is not None else ()
+
+    def masked(self, name: str, data: Any) -> Any:
+        """`data` of a job `name` with its secret fields' values masked (unchanged for an unknown name)."""
+        paths = self.secret_paths(name)
+        return mask(data, paths) if paths else data
 
     def extend(self, queues: Iterable[QueueConfig] = (), jobs: Iterable[JobType] = ()) -> Registry:
         """Add queues then job types; returns self for chaining."""

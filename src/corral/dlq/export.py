@@ -6,10 +6,11 @@ import asyncio
 import csv
 import io
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
+from corral.contracts.secrets import Path, mask
 from corral.csvsafe import FORMULA_STARTS
 from corral.dlq.query import DlqFilter, DlqQuery
 
@@ -52,20 +53,43 @@ async def _row_batches(query: DlqQuery, flt: DlqFilter, fmt: ExportFormat) -> As
         yield await pending
 
 
-async def export_lines(query: DlqQuery, flt: DlqFilter, fmt: ExportFormat) -> AsyncIterator[str]:
-    """The export as text chunks: a header line first for CSV, then one line per matching entry, newest first."""
+def _masked_lines(rows: str, secrets: Mapping[str, tuple[Path, ...]]) -> str:
+    """JSON Lines with the secret payload fields of the job names in `secrets` masked; other lines untouched."""
+    needles = [json.dumps(name) for name in secrets]
+    lines = rows.split("\n")
+    for index, line in enumerate(lines):
+        if any(needle in line for needle in needles):
+            item = json.loads(line)
+            paths = secrets.get(item.get("name"))
+            if paths:
+                item["data"] = mask(item.get("data"), paths)
+                lines[index] = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+    return "\n".join(lines)
+
+
+async def export_lines(
+    query: DlqQuery, flt: DlqFilter, fmt: ExportFormat, secrets: Mapping[str, tuple[Path, ...]] | None = None
+) -> AsyncIterator[str]:
+    """The export as text chunks: a header line first for CSV, then one line per matching entry, newest first.
+    The payload fields in `secrets` (job name to secret paths) are masked."""
+    secrets = {name: paths for name, paths in (secrets or {}).items() if paths}
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     if fmt == "csv":
         writer.writerow(CSV_HEADER)
     async for rows in _row_batches(query, flt, fmt):
         if fmt == "jsonl":
+            if rows and secrets:
+                rows = _masked_lines(rows, secrets)
             if rows:
                 buffer.write(rows)
                 buffer.write("\n")
         else:
             for cells in json.loads(rows):
                 cells[4] = _iso(cells[4])
+                paths = secrets.get(cells[3])
+                if paths:
+                    cells[10] = json.dumps(mask(json.loads(cells[10]), paths), ensure_ascii=False)
                 writer.writerow([f"'{c}" if c[:1] in FORMULA_FIRST else c for c in map(str, cells)])
         yield buffer.getvalue()
         buffer.seek(0)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corral.contracts.base import EnqueueOptions, Registry
+from corral.contracts.secrets import Path, mask, restore, still_masked
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
 from corral.engine import TRACE_OPTION, Engine, job_options, with_trace
@@ -45,6 +46,16 @@ def payload_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dic
         if before.get(name) != after.get(name) or (name in before) != (name in after):
             changed[name] = {"from": before.get(name), "to": after.get(name)}
     return changed
+
+
+def masked_diff(diff: dict[str, dict[str, Any]], paths: tuple[Path, ...]) -> dict[str, dict[str, Any]]:
+    """A diff with the secret values on either side masked; a changed secret still shows as changed."""
+    if not paths:
+        return diff
+    shown = {}
+    for name, change in diff.items():
+        shown[name] = {side: mask({name: value}, paths)[name] for side, value in change.items()}
+    return shown
 
 
 @dataclass(frozen=True)
@@ -123,8 +134,18 @@ class Replayer:
             ) from None
         if job_type.queue != entry.queue:
             raise ConflictError(f"job type {entry.name!r} now runs on queue {job_type.queue!r}, not {entry.queue!r}")
+        secrets_of = self.registry.secret_paths(entry.name)
+        if payload is not None and secrets_of:
+            # An edit made from a masked view sends the mask back for secrets it left alone: they keep their values.
+            payload = restore(payload, entry.data, secrets_of)
+            unknown = still_masked(payload, secrets_of)
+            if unknown:
+                raise InvalidRequestError(
+                    "a secret field holds the mask but had no value to keep",
+                    [FieldError(f"payload.{path}", "give the real value or leave the field out") for path in unknown],
+                )
         data = encode_payload(job_type, entry.data if payload is None else payload)
-        diff = payload_diff(entry.data, data) if payload is not None else {}
+        diff = masked_diff(payload_diff(entry.data, data), secrets_of) if payload is not None else {}
         number = entry.replay_count + 1
         job_id = replay_job_id(entry_id, number)
         opts = {**job_options(entry.name, self.registry.queue(entry.queue), EnqueueOptions()), "jobId": job_id}

@@ -27,6 +27,7 @@ class Permission(enum.StrEnum):
     DLQ_READ = "dlq:read"
     DLQ_REPLAY = "dlq:replay"
     DLQ_DELETE = "dlq:delete"
+    PAYLOAD_REVEAL = "payload:reveal"
     SCHEDULES_READ = "schedules:read"
     SCHEDULES_MANAGE = "schedules:manage"
     EXPORT = "export"

@@ -376,6 +376,11 @@ async function openEntry(id) {
   }
   $("#entry-reason").textContent = entry.failed_reason;
   $("#entry-data").textContent = pretty(entry.data);
+  // Secret fields arrive masked; "Reveal" asks for their values, which the server logs as a data access.
+  const secrets = entry.secret_fields || [];
+  $("#entry-secrets").hidden = !secrets.length;
+  $("#entry-secrets-text").textContent = `Secret fields masked: ${secrets.join(", ")}.`;
+  $("#entry-reveal").disabled = false;
   $("#entry-opts").textContent = pretty(entry.opts);
   $("#entry-stack").textContent = entry.stacktrace.join("\n\n") || "–";
   for (const replay of entry.replays) {
@@ -408,6 +413,17 @@ async function replay(button, payload) {
 }
 
 $("#entry-replay").addEventListener("click", (event) => replay(event.currentTarget));
+$("#entry-reveal").addEventListener("click", async (event) => {
+  const entry = currentEntry;
+  const button = event.currentTarget;
+  const shown = await act(button, () => api.post(`/owner/dlq/entries/${encodeURIComponent(entry.id)}/reveal`, {}),
+    "Secret values shown; this view is in the data-access log");
+  if (shown && currentEntry === entry) {
+    $("#entry-data").textContent = pretty(shown.data);
+    $("#entry-secrets-text").textContent = `Secret fields shown: ${shown.secret_fields.join(", ")}.`;
+    button.disabled = true;
+  }
+});
 $("#entry-edit").addEventListener("click", () => {
   $("#entry-editor").hidden = false;
   $("#entry-payload").value = pretty(currentEntry.data);
