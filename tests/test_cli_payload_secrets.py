@@ -12,7 +12,7 @@ from corral.cli import app
 from corral.contracts.secrets import MASK
 from corral.security.audit import AccessFilter, AuditTrail
 from corral.settings import Settings
-from corral.store import Database
+from corral.sql import Database
 from dlq.dlq_peers import seeder
 
 __all__ = ["seeder"]

@@ -11,7 +11,7 @@ import pytest
 
 from corral.contracts.secrets import MASK
 from corral.security.audit import AuditFilter, AuditTrail
-from corral.store import Database
+from corral.sql import Database
 from dlq.dlq_peers import seeder
 
 __all__ = ["seeder"]
