@@ -74,7 +74,9 @@ async def test_transient_failures_are_retried_until_success(start_runtime, make_
     assert job is not None and job.return_value == {"value": 1, "attempt": 3}
 
 
-async def test_sub_second_exponential_backoff_is_honoured_within_50ms(start_runtime, make_producer, engine) -> None:
+async def test_sub_second_exponential_backoff_is_honoured_not_rounded_to_a_second(
+    start_runtime, make_producer, engine
+) -> None:
     # Given a queue with 4 attempts and a 150 ms exponential backoff without jitter
     # (regresses if the engine rounds blocking waits up to a whole second again)
     registry = make_registry(attempts=4, backoff_ms=150, jitter=0.0)
@@ -83,12 +85,15 @@ async def test_sub_second_exponential_backoff_is_honoured_within_50ms(start_runt
     # When a job fails every attempt
     job_id = await make_producer(registry).enqueue("test.echo", {"value": 1, "behaviour": "fail"})
     await eventually(lambda: _is(engine, job_id, "failed"))
-    # Then the gaps between attempts are 150, 300 and 600 ms, each within 50 ms
+    # Then no attempt starts before its backoff (150, 300, 600 ms) has passed, and the sub-second ones start well
+    # before the whole second the regression rounds them up to (a busy machine adds its own delay on top, so the
+    # bound is not the backoff plus a few milliseconds: 66 ms more was seen with both cores busy)
     times = starts[job_id]
     gaps = [(later - earlier) * 1000 for earlier, later in zip(times, times[1:], strict=False)]
     assert len(gaps) == 3
     for gap, expected in zip(gaps, [150, 300, 600], strict=True):
-        assert expected - 5 <= gap <= expected + 50, (gaps, expected)
+        assert gap >= expected - 5, (gaps, expected)
+    assert gaps[0] < 750 and gaps[1] < 750, gaps
 
 
 async def test_jittered_backoff_stays_within_its_band(start_runtime, make_producer, engine) -> None:
