@@ -318,6 +318,27 @@ async def test_heartbeats_are_sent_and_an_idle_client_is_closed_with_4408(live_a
 # Resume
 
 
+async def read_resumed(
+    again: Any, seen: list[int], published: list[int], stop: asyncio.Event, publisher: asyncio.Task[None]
+) -> dict[str, Any]:
+    """After a resume: the missed events, the `resumed` frame, 150 live ones; then stop publishing and read the
+    rest. Appends every event's number to `seen`; returns the `resumed` frame."""
+    resumed: dict[str, Any] | None = None
+    async with asyncio.timeout(60):
+        while resumed is None or len(seen) < resumed["count"] + 150:
+            body = json.loads(await again.recv())
+            assert body["type"] not in ("gap", "latest"), body
+            if body["type"] == "events":
+                seen.extend(e["data"]["n"] for e in body["events"])
+            elif body["type"] == "resumed":
+                resumed = body
+        stop.set()
+        await publisher
+        while len(seen) < len(published):
+            seen.extend(e["data"]["n"] for e in await collect_events(again, 1))
+    return resumed
+
+
 async def test_resume_after_a_disconnect_has_no_gap_and_no_duplicate(live_api, redis_client, settings) -> None:
     # Given a publisher that never stops, and a client that reads part of the stream then drops
     api = await asyncio.to_thread(live_api)
@@ -343,19 +364,7 @@ async def test_resume_after_a_disconnect_has_no_gap_and_no_duplicate(live_api, r
         await asyncio.sleep(0.3)
         again = await open_socket(api.base, api.owner_token, last_id=first[-1]["id"])
         seen = [e["data"]["n"] for e in first]
-        resumed: dict[str, Any] | None = None
-        async with asyncio.timeout(30):
-            while resumed is None or len(seen) < resumed["count"] + 150:
-                body = json.loads(await again.recv())
-                assert body["type"] not in ("gap", "latest"), body
-                if body["type"] == "events":
-                    seen.extend(e["data"]["n"] for e in body["events"])
-                elif body["type"] == "resumed":
-                    resumed = body
-            stop.set()
-            await publisher
-            while len(seen) < len(published):
-                seen.extend(e["data"]["n"] for e in await collect_events(again, 1))
+        resumed = await read_resumed(again, seen, published, stop, publisher)
     finally:
         stop.set()
         await publisher
@@ -554,18 +563,7 @@ def test_a_client_resumes_on_another_api_process_with_no_gap_and_no_duplicate(
             await asyncio.sleep(0.3)
             again = await open_socket(second_base, first.owner_token, last_id=got[-1]["id"])
             seen = [e["data"]["n"] for e in got]
-            async with asyncio.timeout(60):
-                while resumed is None or len(seen) < resumed["count"] + 150:
-                    body = json.loads(await again.recv())
-                    assert body["type"] not in ("gap", "latest"), body
-                    if body["type"] == "events":
-                        seen.extend(e["data"]["n"] for e in body["events"])
-                    elif body["type"] == "resumed":
-                        resumed = body
-                stop.set()
-                await publisher
-                while len(seen) < len(published):
-                    seen.extend(e["data"]["n"] for e in await collect_events(again, 1))
+            resumed = await read_resumed(again, seen, published, stop, publisher)
             await again.close()
         finally:
             stop.set()
