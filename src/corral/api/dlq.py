@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
@@ -244,14 +244,16 @@ class BulkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[str] | None = Field(default=None, max_length=MAX_IDS)
     filter: FilterCreate | None = None
-    rate: int | None = Field(default=None, ge=1, le=100_000, description="jobs per second (default from settings)")
-    brake_threshold: int | None = Field(
+    rate: StrictInt | None = Field(
+        default=None, ge=1, le=100_000, description="jobs per second (default from settings)"
+    )
+    brake_threshold: StrictInt | None = Field(
         default=None,
         ge=0,
         le=1_000_000,
         description="a replay by filter pauses when more of its jobs die again (0: off)",
     )
-    brake_window: int | None = Field(
+    brake_window: StrictInt | None = Field(
         default=None, ge=1, le=86_400, description="seconds in which jobs that died again are counted"
     )
     confirmation_token: str | None = Field(default=None, max_length=200)
