@@ -250,7 +250,8 @@ def test_analytics_tabs_range_and_actions(console, dead) -> None:
     page.select_option("#range", "7d")
     page.locator('[data-card="trend-total"] .hint', has_text="last 7d").wait_for()
     assert page.locator('[data-card="trend-total"] .value').inner_text() == "8"
-    assert page.locator("#trend-chart svg .bar").count() == 7 * 24
+    # (the chart is drawn after the card: wait for its 168 hourly bars rather than count them at once)
+    expect(page.locator("#trend-chart svg .bar")).to_have_count(7 * 24, timeout=60_000)
     assert "since=" in page.locator("#export").get_attribute("href")
     # And the Replays tab reports statuses
     page.click("#tab-replays")
