@@ -318,6 +318,16 @@ async def test_heartbeats_are_sent_and_an_idle_client_is_closed_with_4408(live_a
 # Resume
 
 
+async def publish_until(bus: EventBus, stop: asyncio.Event, published: list[int]) -> None:
+    """Publish numbered `job.progress` events every 2 ms until `stop` is set; `published` holds their numbers."""
+    n = 0
+    while not stop.is_set():
+        await bus.publish(EventDraft("job.progress", queue="email", data={"n": n}))
+        published.append(n)
+        n += 1
+        await asyncio.sleep(0.002)
+
+
 async def read_resumed(
     again: Any, seen: list[int], published: list[int], stop: asyncio.Event, publisher: asyncio.Task[None]
 ) -> dict[str, Any]:
@@ -347,16 +357,7 @@ async def test_resume_after_a_disconnect_has_no_gap_and_no_duplicate(live_api, r
     await next_frame(ws, "latest")
     published: list[int] = []
     stop = asyncio.Event()
-
-    async def publish_forever() -> None:
-        n = 0
-        while not stop.is_set():
-            await bus.publish(EventDraft("job.progress", queue="email", data={"n": n}))
-            published.append(n)
-            n += 1
-            await asyncio.sleep(0.002)
-
-    publisher = asyncio.create_task(publish_forever())
+    publisher = asyncio.create_task(publish_until(bus, stop, published))
     try:
         first = await collect_events(ws, 50)
         await ws.close()
@@ -543,18 +544,9 @@ def test_a_client_resumes_on_another_api_process_with_no_gap_and_no_duplicate(
         bus = bus_of(redis, settings)
         published: list[int] = []
         stop = asyncio.Event()
-
-        async def publish_forever() -> None:
-            n = 0
-            while not stop.is_set():
-                await bus.publish(EventDraft("job.progress", queue="email", data={"n": n}))
-                published.append(n)
-                n += 1
-                await asyncio.sleep(0.002)
-
         ws = await open_socket(first.base, first.owner_token)
         await next_frame(ws, "latest")
-        publisher = asyncio.create_task(publish_forever())
+        publisher = asyncio.create_task(publish_until(bus, stop, published))
         resumed: dict[str, Any] | None = None
         try:
             # When a client of the first process reads part of the stream, drops, and reconnects to the second
