@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,9 @@ async def run_clients(urls: list[str], count: int, token: str) -> None:
         await ws.close()
         results.append({"received": received, "disorder": disorder, "closed": code})
 
-    tasks = []
-    for index in range(count):
-        ready = asyncio.Event()
-        tasks.append(asyncio.create_task(client(index, ready)))
-        await asyncio.wait_for(ready.wait(), 60)
-    print("READY", flush=True)
-    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    expected.update({int(k): int(v) for k, v in json.loads(line).items()})
-    deadline[0] = time.monotonic() + DRAIN_SECONDS
-    stop.set()
-    await asyncio.gather(*tasks)
+    await _run_until_stopped(
+        [lambda ready, index=index: client(index, ready) for index in range(count)], expected, deadline, stop
+    )
     print(json.dumps({"histogram": histogram, "connect_ms": connect_ms, "clients": results}), flush=True)
 
 
@@ -186,10 +179,22 @@ async def run_raw_clients(url: str, count: int, prefix: str) -> None:
         await redis.aclose()
         results.append({"received": received, "disorder": disorder, "closed": None})
 
+    await _run_until_stopped([subscriber] * count, expected, deadline, stop)
+    print(json.dumps({"histogram": histogram, "connect_ms": [], "clients": results}), flush=True)
+
+
+async def _run_until_stopped(
+    starts: list[Callable[[asyncio.Event], Awaitable[None]]],
+    expected: dict[int, int],
+    deadline: list[float],
+    stop: asyncio.Event,
+) -> None:
+    """Start each subscriber in turn once the one before is ready; print READY; on the publishers' counts (one line
+    on stdin) let them drain for up to DRAIN_SECONDS, and wait for them all."""
     tasks = []
-    for _ in range(count):
+    for start in starts:
         ready = asyncio.Event()
-        tasks.append(asyncio.create_task(subscriber(ready)))
+        tasks.append(asyncio.create_task(start(ready)))
         await asyncio.wait_for(ready.wait(), 60)
     print("READY", flush=True)
     line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
@@ -197,7 +202,6 @@ async def run_raw_clients(url: str, count: int, prefix: str) -> None:
     deadline[0] = time.monotonic() + DRAIN_SECONDS
     stop.set()
     await asyncio.gather(*tasks)
-    print(json.dumps({"histogram": histogram, "connect_ms": [], "clients": results}), flush=True)
 
 
 def _complete(received: dict[int, int], expected: dict[int, int]) -> bool:
