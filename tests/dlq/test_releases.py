@@ -17,8 +17,8 @@ from corral.keys import Keys
 from corral.producer import Producer
 from corral.releases import Releases
 from corral.runtime import Runtime
-
 from dlq.dlq_peers import audit_indexes
+
 from support import Echo, eventually, make_registry
 
 OLD_BUG = "payment provider timed out"
