@@ -3,12 +3,18 @@ release, filtered by it, with each fingerprint's releases in the analytics and t
 
 from __future__ import annotations
 
+import time
+
 from corral.dlq.fingerprint import fingerprint
 from corral.security.audit import AuditFilter, AuditTrail
 from corral.sql import Database
 from dlq.dlq_peers import email, seeder
 
 __all__ = ["seeder"]
+
+
+def now() -> int:
+    return int(time.time() * 1000)
 
 
 def audit_rows(api, action: str) -> list:  # type: ignore[no-untyped-def]
@@ -22,11 +28,11 @@ def test_a_marked_release_tags_new_entries_and_is_named_on_the_failures_it_intro
     first = owner.post("/owner/releases", json={"name": "v1"})
     assert first.status_code == 200, first.text
     assert first.json()["created"] is True and first.json()["release"]["source"] == "api"
-    old = seeder.add("email.send", email("a@x.org"), "SMTP 421 busy", failed_at=seeder.jobs.base_ms + 1)
+    old = seeder.add("email.send", email("a@x.org"), "SMTP 421 busy", failed_at=now() + 1)
     # When v2 is marked and it brings a new failure while the old one goes on
     owner.post("/owner/releases", json={"name": "v2"})
-    seeder.add("email.send", email("b@x.org"), "SMTP 421 busy", failed_at=seeder.jobs.base_ms + 2)
-    new = seeder.add("email.send", email("c@x.org"), "template digest missing", failed_at=seeder.jobs.base_ms + 3)
+    seeder.add("email.send", email("b@x.org"), "SMTP 421 busy", failed_at=now() + 2)
+    new = seeder.add("email.send", email("c@x.org"), "template digest missing", failed_at=now() + 3)
     # Then the releases are listed in order with the current one
     listed = owner.get("/owner/releases").json()
     assert [r["name"] for r in listed["items"]] == ["v1", "v2"] and listed["current"] == "v2"

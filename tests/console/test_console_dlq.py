@@ -442,15 +442,18 @@ def test_a_paused_bulk_replay_shows_why_and_can_be_resumed_then_cancelled(consol
     console.assert_clean()
 
 
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 def test_releases_filter_the_dlq_mark_what_is_new_and_draw_markers_on_the_trend(console, dead) -> None:
     # Given release v1 with one failure, then release v2 with the same failure and a new one
     owner = console.api.owner()
     assert owner.post("/owner/releases", json={"name": "v1"}).status_code == 200
-    base = dead.jobs.base_ms
-    dead.add("email.send", email("late@example.com"), "SMTP timeout after 3 seconds", failed_at=base + 1)
+    dead.add("email.send", email("late@example.com"), "SMTP timeout after 3 seconds", failed_at=_now_ms() + 1)
     assert owner.post("/owner/releases", json={"name": "v2"}).status_code == 200
-    dead.add("email.send", email("late2@example.com"), "SMTP timeout after 3 seconds", failed_at=base + 2)
-    new = dead.add("email.send", email("x@example.com"), "template digest is missing", failed_at=base + 3)
+    dead.add("email.send", email("late2@example.com"), "SMTP timeout after 3 seconds", failed_at=_now_ms() + 2)
+    new = dead.add("email.send", email("x@example.com"), "template digest is missing", failed_at=_now_ms() + 3)
     # When the owner filters the DLQ by release v2
     page = console.goto("/console/dlq")
     expect(page.locator("#entries-table tbody tr")).to_have_count(3)

@@ -116,16 +116,18 @@ async def test_a_release_that_introduces_a_failure_is_named_on_its_fingerprint(
 async def test_a_worker_not_told_its_release_tags_with_the_release_marked_current(
     settings, valkey_url, redis_client, keys, engine, dead_jobs
 ) -> None:
-    # Given a deploy marked v7 (by a person, not by the worker) and a store not told any release
-    releases = Releases(redis_client, keys)
-    await releases.mark("v7", "owner", "cli")
+    # Given a failure from before any release was recorded
     now = dead_jobs.base_ms
+    await dead_jobs.add("search.remove", {"docType": "article", "docId": "d0"}, "cache cold", failed_at=now - 10)
+    # And a deploy marked v7 (by a person, not by the worker) and a store not told any release
+    releases = Releases(redis_client, keys)
+    await releases.mark("v7", "owner", "cli", at_ms=now)
     # When a job dies
     first = await dead_jobs.add(
         "search.remove", {"docType": "article", "docId": "d1"}, "index locked", failed_at=now + 1
     )
     # Then its entry carries v7; after a rollback marked v6 (then v7 again), new entries follow the mark
-    await releases.mark("v6", "owner", "cli")
+    await releases.mark("v6", "owner", "cli", at_ms=now + 2)
     second = await dead_jobs.add(
         "search.remove", {"docType": "article", "docId": "d2"}, "index locked", failed_at=now + 2
     )
@@ -137,9 +139,17 @@ async def test_a_worker_not_told_its_release_tags_with_the_release_marked_curren
     tagged = [(await dead_jobs.service.store.get(entry_id)).release for entry_id in (first, second, third)]
     assert tagged == ["v7", "v6", "v7"]
     # And the fingerprint is not "new" in any release: it was there in the first one
-    stat = (await dead_jobs.service.analytics.summary()).top_fingerprints[0]
+    stats = {s.fingerprint: s for s in (await dead_jobs.service.analytics.summary()).top_fingerprints}
+    stat = stats[fingerprint("index locked")]
     assert stat.releases == ["v7", "v6"] and stat.first_release == "v7" and stat.last_release == "v7"
     assert stat.new_in is None
+    # When the failure from before the releases comes back under v6 (made current again)
+    await releases.mark("v6", "owner", "cli")
+    await dead_jobs.add("search.remove", {"docType": "article", "docId": "d4"}, "cache cold", failed_at=now + 4)
+    # Then v6 is its first release, but it is not new in v6: it was seen before v6 started
+    stats = {s.fingerprint: s for s in (await dead_jobs.service.analytics.summary()).top_fingerprints}
+    cold = stats[fingerprint("cache cold")]
+    assert (cold.releases, cold.first_release, cold.new_in) == (["v6"], "v6", None)
 
 
 async def test_a_bad_release_name_is_refused_naming_the_field(redis_client, keys, dlq) -> None:

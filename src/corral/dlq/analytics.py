@@ -111,7 +111,8 @@ def _stat(
     first: Any,
     last: Any,
     releases: list[str],
-    oldest_release: str | None,
+    earliest: Any,
+    release_starts: dict[str, int],
 ) -> FingerprintStat:
     pattern, sample, queue, last_release = described
     first_release = releases[0] if releases else None
@@ -126,12 +127,24 @@ def _stat(
         releases=[str(name) for name in releases],
         first_release=first_release,
         last_release=last_release or None,
-        new_in=first_release if first_release is not None and first_release != oldest_release else None,
+        new_in=_new_in(first_release, int(earliest[0][1]) if earliest else None, release_starts),
     )
 
 
+def _new_in(first_release: str | None, first_seen: int | None, release_starts: dict[str, int]) -> str | None:
+    """The release a failure began with: its first release, if an older release is known and the failure was never
+    seen before that release started (failures from before releases were recorded are not new in any)."""
+    if first_release is None or first_seen is None or first_release not in release_starts:
+        return None
+    started = release_starts[first_release]
+    if started == min(release_starts.values()) or first_seen < started:
+        return None
+    return first_release
+
+
 DESCRIBED = ["pattern", "sample", "queue", "lastRelease"]
-PER_FINGERPRINT = 4
+# Per fingerprint: its description, first and last entry (in range), its releases, and its first entry ever.
+PER_FINGERPRINT = 5
 
 
 class DlqAnalytics:
@@ -207,10 +220,11 @@ class DlqAnalytics:
                 pipe.zrangebyscore(ix("fp", fp), low, high, start=0, num=1, withscores=True)
                 pipe.zrevrangebyscore(ix("fp", fp), high, low, start=0, num=1, withscores=True)
                 pipe.zrange(keys.dlq_fingerprint_releases(fp), 0, -1)
-            pipe.zrange(keys.releases, 0, 0)
+                pipe.zrange(ix("fp", fp), 0, 0, withscores=True)
+            pipe.zrange(keys.releases, 0, -1, withscores=True)
             pipe.zrange(keys.dlq_counts("release"), 0, -1)
-            *details, oldest, releases = await pipe.execute()
-        stats = self._stats(chosen, details, oldest)
+            *details, known, releases = await pipe.execute()
+        stats = self._stats(chosen, details, known)
         async with self.redis.pipeline(transaction=False) as pipe:
             for release in releases:
                 pipe.zcount(ix("release", release), low, high)
@@ -241,12 +255,14 @@ class DlqAnalytics:
         )
 
     @staticmethod
-    def _stats(chosen: list[tuple[str, int]], details: list[Any], oldest: list[str]) -> list[FingerprintStat]:
-        oldest_release = str(oldest[0]) if oldest else None
+    def _stats(
+        chosen: list[tuple[str, int]], details: list[Any], known: list[tuple[str, float]]
+    ) -> list[FingerprintStat]:
+        starts = {str(name): int(at) for name, at in known}
         stats = []
         for i, (fp, count) in enumerate(chosen):
-            described, first, last, releases = details[i * PER_FINGERPRINT : (i + 1) * PER_FINGERPRINT]
-            stats.append(_stat(fp, int(count), described, first, last, releases, oldest_release))
+            described, first, last, releases, earliest = details[i * PER_FINGERPRINT : (i + 1) * PER_FINGERPRINT]
+            stats.append(_stat(fp, int(count), described, first, last, releases, earliest, starts))
         return stats
 
     async def _summary(self, top: int, current_hour: int) -> Analytics:
@@ -269,9 +285,10 @@ class DlqAnalytics:
                 pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
                 pipe.zrevrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
                 pipe.zrange(keys.dlq_fingerprint_releases(fp), 0, -1)
-            pipe.zrange(keys.releases, 0, 0)
-            *details, oldest = await pipe.execute()
-        stats = self._stats(top_fps, details, oldest)
+                pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
+            pipe.zrange(keys.releases, 0, -1, withscores=True)
+            *details, known = await pipe.execute()
+        stats = self._stats(top_fps, details, known)
         by_status = dict.fromkeys(("never", "pending", "succeeded", "died"), 0)
         by_status.update({status: int(count) for status, count in statuses})
         by_status["limit_reached"] = int(at_limit)
