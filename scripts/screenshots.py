@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from playwright.sync_api import sync_playwright
 from redis.asyncio import Redis
 
 from corral.dlq.service import DlqService
+from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.errors import JobFailure, UnrecoverableJobError
 from corral.handlers import JobContext
@@ -36,6 +39,7 @@ from corral.hooks import HookBus
 from corral.keys import Keys
 from corral.observers import install_observers
 from corral.producer import Producer
+from corral.releases import Releases
 from corral.runtime import Runtime
 from corral.security.permissions import Role
 from corral.security.tokens import TokenService
@@ -47,6 +51,7 @@ from corral.worker_services import WorkerServices
 from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 
+DAY_MS = 86_400_000
 EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SHOTS = [
@@ -61,6 +66,7 @@ SHOTS = [
     ("dlq-analytics", "/console/dlq/analytics", "#last-day svg"),
     ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
+    ("dlq-releases", "/console/dlq/analytics?tab=failures&range=7d", "#by-fingerprint .badge"),
     ("live", "/console/live", "#feed li"),
     ("schedules", "/console/schedules", "#schedules-table tbody tr"),
     ("audit", "/console/audit", "#audit-table tbody tr"),
@@ -112,7 +118,9 @@ class Worker:
         self.services = WorkerServices(self.settings, self.redis, Producer(self.engine, registry), keys)
         hooks = HookBus()
         handlers = {"email.send": deliver, "ai.content.generate": generate}
-        self.runtime = Runtime(self.settings, self.url, registry, handlers, queues=["email", "ai"], hooks=hooks)
+        self.runtime = Runtime(
+            self.settings, self.url, registry, handlers, queues=["email", "ai"], dlq=DeadLetterStore, hooks=hooks
+        )
         install_observers(hooks, self.services, self.runtime)
         await self.runtime.start()
 
@@ -121,6 +129,31 @@ class Worker:
         await self.services.close()
         await self.engine.close()
         await self.redis.aclose()
+
+
+async def new_failure(redis: Redis, keys: Keys, service: DlqService, count: int) -> None:
+    """`count` email jobs dead in the last two days of a failure release v2.4.0 brought, captured by the DLQ."""
+    rng = random.Random(24)
+    now = int(time.time() * 1000)
+    for i in range(count):
+        job_id, failed_at = f"v240-{i}", now - rng.randrange(2 * DAY_MS)
+        reason = "template 'digest' has no variable 'unsubscribe_url'"
+        await redis.hset(
+            keys.job("email", job_id),
+            mapping={
+                "name": "email.send",
+                "data": json.dumps({"to": [f"reader{i}@example.com"], "subject": "Digest", "templateId": "digest"}),
+                "opts": json.dumps({"attempts": 5}),
+                "failedReason": reason,
+                "stacktrace": json.dumps([f"Traceback ...\nJobFailure: {reason}\n"]),
+                "atm": 1,
+                "timestamp": failed_at - 2_000,
+                "processedOn": failed_at - 500,
+                "finishedOn": failed_at,
+            },
+        )
+        await redis.zadd(keys.queue("email", "failed"), {job_id: failed_at})
+        await service.store.capture("email", job_id)
 
 
 def make_owner(settings: Settings) -> str:
@@ -196,7 +229,12 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         engine = Engine(url, keys)
         service = DlqService(redis, keys, engine, default_registry())
         try:
+            # Release v2.3.0 ran the last 30 days; v2.4.0, deployed two days ago, brought a new failure.
+            releases = Releases(redis, keys)
+            await releases.mark("v2.3.0", "deploy-bot", "cli", at_ms=int(time.time() * 1000) - 31 * DAY_MS)
             await seed(redis, keys, service, args.entries, 7)
+            await releases.mark("v2.4.0", "deploy-bot", "cli", at_ms=int(time.time() * 1000) - 2 * DAY_MS)
+            await new_failure(redis, keys, service, 40)
         finally:
             await service.close()
             await engine.close()
