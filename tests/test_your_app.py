@@ -64,14 +64,16 @@ def test_a_users_module_runs_under_corral_app_with_no_corral_file_edited(
         CORRAL_PORT=str(port), CORRAL_DATA_DIR=str(tmp_path / "data"), PYTHONPATH=str(code), CORRAL_WORKER_PROCESSES="0"
     )
     app = ["--app", "myservice:app"]
-    # When `corral --app myservice:app up` runs it (the API and console, no worker) and `corral worker` apart
+    # When `corral --app myservice:app up` runs it (the API and console, no worker) and `corral worker` apart, told
+    # the release it runs
     up = processes.spawn([CORRAL_COMMAND, *app, "up"], env=env, stderr=subprocess.PIPE, text=True)
     assert up.stderr is not None
     up_output = OutputWatcher(up.stderr)
     base = f"http://127.0.0.1:{port}"
     wait_until(lambda: _healthy(base) or up.poll() is not None)
     assert up.poll() is None, up_output.text()
-    worker = processes.spawn([CORRAL_COMMAND, *app, "worker"], env=env, stderr=subprocess.PIPE, text=True)
+    worker_env = {**env, "CORRAL_RELEASE": "2026.12.1"}
+    worker = processes.spawn([CORRAL_COMMAND, *app, "worker"], env=worker_env, stderr=subprocess.PIPE, text=True)
     assert worker.stderr is not None
     OutputWatcher(worker.stderr).wait_for("worker runtime consuming reports", timeout=120)
     # And jobs are enqueued from the command line: a valid one, one that fails, and one with a bad payload
@@ -94,6 +96,10 @@ def test_a_users_module_runs_under_corral_app_with_no_corral_file_edited(
     entries = json.loads(corral(env, *app, "dlq", "list", "--json").stdout)["items"]
     assert [(e["queue"], e["name"]) for e in entries] == [("reports", "reports.build")]
     assert entries[0]["failed_reason"] == "report source broken is missing"
+    # (tagged with the worker's release, which the worker recorded when it started)
+    assert entries[0]["release"] == "2026.12.1"
+    releases = json.loads(corral(env, *app, "releases", "list", "--json").stdout)
+    assert [(r["name"], r["source"]) for r in releases["items"]] == [("2026.12.1", "worker")]
     replayed = corral(env, *app, "dlq", "replay", entries[0]["id"])
     assert replayed.returncode == 0, replayed.stderr
     # And the API and console show the app's queue and job type

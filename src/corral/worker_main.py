@@ -5,9 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
+from redis.asyncio import Redis
+
 from corral.app import load_app
+from corral.contracts.base import Registry
 from corral.dlq.store import DeadLetterStore
 from corral.hooks import HookBus
+from corral.keys import Keys
 from corral.observers import install_observers
 from corral.runtime import Runtime
 from corral.services import Services, build_services
@@ -25,13 +29,19 @@ async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] |
     try:
         handlers = application.handlers(shared)
         hooks = HookBus()
+
+        def root_store(redis: Redis, keys: Keys, registry: Registry, *, release: str) -> DeadLetterStore:
+            # The process's one DLQ store, from the composition root (tagged with the same release): the runtime
+            # queues each capture on its own MULTI pipeline, so the store's client is not the one that runs it.
+            return services.dlq_store
+
         runtime = Runtime(
             settings,
             redis_url,
             registry,
             handlers,
             queues=queues or None,
-            dlq=DeadLetterStore,
+            dlq=root_store,
             hooks=hooks,
         )
         install_observers(hooks, shared, runtime)
