@@ -82,6 +82,7 @@ class TaskState:
     slow_start: dict[str, int] = field(default_factory=dict)
     current_rate: int = 0
     ramp_steps: list[dict[str, Any]] = field(default_factory=list)
+    max_in_flight: int = 0
 
     @classmethod
     def from_hash(cls, raw: dict[str, str], now_ms: int, stale_after_ms: int = STALE_AFTER_MS) -> TaskState:
@@ -116,6 +117,7 @@ class TaskState:
             slow_start=json.loads(raw.get("slowStart", "{}")),
             current_rate=int(raw.get("currentRate") or raw.get("rate") or 0),
             ramp_steps=json.loads(raw.get("rampSteps", "[]")),
+            max_in_flight=int(raw.get("maxInFlight", 0)),
         )
 
 
@@ -138,6 +140,7 @@ class _Run:
     resumed: TaskState | None = None
     slow: SlowStart = SlowStart()
     ids: list[str] | None = None
+    max_in_flight: int = 0
 
 
 class BulkTasks:
@@ -200,14 +203,17 @@ class BulkTasks:
         announce: str | None = None,
         brake: BrakeLimits | None = None,
         slow_start: SlowStart | None = None,
+        max_in_flight: int = 0,
     ) -> TaskState:
         """Start a task over every entry of `flt` in this process; refuses a second replay task on a queue.
 
         `announce` names an event published with the task's outcome when it ends (for example `dlq.cleared`);
-        `brake` and `slow_start` override the defaults of a replay task.
+        `brake` and `slow_start` override the defaults of a replay task; `max_in_flight` (0: no limit) holds a
+        replay task back while that many of its replayed jobs have no outcome yet, so its brake trips after at
+        most `threshold + max_in_flight` replays of jobs that keep dying, however fast or slow the workers are.
         """
         preview = await self.preview(flt)
-        return await self._start(kind, flt, None, preview, actor, rate, announce, brake, slow_start)
+        return await self._start(kind, flt, None, preview, actor, rate, announce, brake, slow_start, max_in_flight)
 
     async def start_ids(
         self,
@@ -216,12 +222,15 @@ class BulkTasks:
         rate: int | None = None,
         brake: BrakeLimits | None = None,
         slow_start: SlowStart | None = None,
+        max_in_flight: int = 0,
     ) -> TaskState:
         """Start a replay task over these entry ids (in the given order, duplicates once), braked and throttled like
         a replay by filter; ids with no entry are counted as skipped. Refuses a second replay task on a queue."""
         unique = list(dict.fromkeys(entry_ids))
         preview = await self.preview_ids(unique)
-        return await self._start("replay", DlqFilter(), unique, preview, actor, rate, None, brake, slow_start)
+        return await self._start(
+            "replay", DlqFilter(), unique, preview, actor, rate, None, brake, slow_start, max_in_flight
+        )
 
     async def _start(
         self,
@@ -234,6 +243,7 @@ class BulkTasks:
         announce: str | None,
         brake: BrakeLimits | None,
         slow_start: SlowStart | None,
+        max_in_flight: int,
     ) -> TaskState:
         task_id = secrets.token_hex(6)
         locks = await self._lock_queues(task_id, preview.queues) if kind == "replay" else []
@@ -266,9 +276,13 @@ class BulkTasks:
         if kind == "replay":
             mapping["slowStart"] = json.dumps(slow.as_params(rate, limits.window_seconds))
             mapping["currentRate"] = min(rate, slow.start_rate(rate))
+            mapping["maxInFlight"] = max_in_flight
         await self.redis.hset(self.keys.dlq_task(task_id), mapping=mapping)  # type: ignore[arg-type]
         await self.redis.zadd(self.keys.dlq_tasks, {task_id: now})
-        self._spawn(task_id, _Run(kind, flt, actor, rate, locks, announce, limits, now, slow=slow, ids=ids))
+        run = _Run(
+            kind, flt, actor, rate, locks, announce, limits, now, slow=slow, ids=ids, max_in_flight=max_in_flight
+        )
+        self._spawn(task_id, run)
         return await self.get(task_id)
 
     async def _lock_queues(self, task_id: str, queues: list[str]) -> list[str]:
@@ -315,7 +329,20 @@ class BulkTasks:
             ids = await self.redis.lrange(self.keys.dlq_task_ids(task_id), 0, -1)  # type: ignore[assignment]
         # A resumed task starts slowly again, as a new task would: it paused because its jobs kept dying.
         await self.redis.hset(key, mapping={"currentRate": min(state.rate, slow.start_rate(state.rate))})
-        run = _Run("replay", flt, state.actor, state.rate, locks, None, limits, now, resumed=state, slow=slow, ids=ids)
+        run = _Run(
+            "replay",
+            flt,
+            state.actor,
+            state.rate,
+            locks,
+            None,
+            limits,
+            now,
+            resumed=state,
+            slow=slow,
+            ids=ids,
+            max_in_flight=state.max_in_flight,
+        )
         self._spawn(task_id, run)
         return await self.get(task_id)
 
@@ -431,8 +458,8 @@ class BulkTasks:
     async def _replay_all(self, task_id: str, run: _Run, counts: dict[str, int], errors: list[str]) -> str:
         """Replay the task's entries at its (ramping) rate, watching the brake; the task's final status."""
         key = self.keys.dlq_task(task_id)
-        slowly = run.slow.percent < FULL
-        brake = ReplayBrake(self.redis, self.keys, run.brake, run.since_ms, watch_when_off=slowly)
+        watch = run.slow.percent < FULL or run.max_in_flight > 0
+        brake = ReplayBrake(self.redis, self.keys, run.brake, run.since_ms, watch_when_off=watch)
         ramp = RateRamp.start(run.rate, run.slow, run.brake.window_seconds, time.monotonic())
         await self.redis.hset(key, mapping={"currentRate": ramp.current, "rampSteps": "[]"})
         died_before = run.resumed.died_again if run.resumed else 0
@@ -452,11 +479,12 @@ class BulkTasks:
                     steps = json.dumps(ramp.steps)
                     await self.redis.hset(key, mapping={"currentRate": ramp.current, "rampSteps": steps})
                 wait = ramp.delay(now)
-                if wait > 0:
-                    await asyncio.sleep(min(wait, WAIT_SLICE_SECONDS))
+                room = run.max_in_flight - len(brake.pending) if run.max_in_flight else None
+                if wait > 0 or (room is not None and room <= 0):
+                    await asyncio.sleep(min(wait, WAIT_SLICE_SECONDS) if wait > 0 else TICK_SECONDS)
                     await self._save(key, counts, errors, run.locks)
                     continue
-                size = ramp.batch_size()
+                size = ramp.batch_size() if room is None else min(ramp.batch_size(), room)
                 if size == 0:
                     continue
                 batch, position = await self._take(items, size)
