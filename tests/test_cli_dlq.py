@@ -124,10 +124,12 @@ def test_replay_all_takes_a_slow_start_and_an_in_flight_limit(run_dlq, seeder, v
     done = run_dlq("replay-all", "--rate", "100", "--slow-start", "50", "--brake-threshold", "0", "--yes")
     bad_slow = run_dlq("replay-all", "--slow-start", "0", "--yes")
     bad_flight = run_dlq("replay-all", "--max-in-flight", "-1", "--yes")
+    listed = run_dlq("tasks")
     # Then the replay completed, each bad value is refused naming its option, and the plan is audited
     assert done.exit_code == 0 and "completed: 3 done" in done.stdout, done.output
     assert bad_slow.exit_code == 2 and "slow-start" in bad_slow.output
     assert bad_flight.exit_code == 2 and "max-in-flight" in bad_flight.output
+    assert listed.exit_code == 0 and "replay (filter)" in listed.stdout, listed.stdout
     database_url = Settings(redis_url=valkey_url, data_dir=tmp_path / "data").resolved_database_url
     rows = AuditTrail(Database(database_url)).rows(AuditFilter(action="dlq.bulk_replay"))
     assert any((row.params or {}).get("slow_start") == 50 and row.result == "ok" for row in rows)

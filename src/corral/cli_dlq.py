@@ -488,12 +488,15 @@ def tasks(as_json: AsJson = False, data_dir: DataDir = None) -> None:
         out.print_json(data=[asdict(state) for state in found])
         return
     table = Table(title="DLQ bulk tasks")
-    for column in ("id", "kind", "status", "done", "total", "succeeded", "skipped", "failed", "by", "started"):
+    columns = ("id", "kind", "status", "done", "total", "succeeded", "skipped", "failed", "rate", "by", "started")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for s in found:
+        kind = f"{s.kind} ({s.source})" if s.kind == "replay" else s.kind
+        rate = f"{s.current_rate}/{s.rate}" if s.kind == "replay" and s.current_rate < s.rate else str(s.rate)
         table.add_row(
-            s.id, s.kind, s.status, str(s.done), str(s.total), str(s.succeeded), str(s.skipped), str(s.failed),
-            s.actor, _when(s.created_at),
+            s.id, kind, s.status, str(s.done), str(s.total), str(s.succeeded), str(s.skipped), str(s.failed),
+            rate, s.actor, _when(s.created_at),
         )  # fmt: skip
     out.print(table)
 

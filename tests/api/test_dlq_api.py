@@ -484,11 +484,14 @@ def test_bulk_replay_slow_start_is_in_the_preview_and_the_task_and_bad_values_na
     bad = [owner.post("/owner/dlq/replay", json={**body, "slow_start": value}) for value in (0, 101, True, "fast")] + [
         owner.post("/owner/dlq/replay", json={"ids": ["x"], "max_in_flight": 501})
     ]
+    empty = owner.post("/owner/dlq/replay", json={"ids": [], "rate": 5})
     # Then the preview and the task show the plan: 25% of 40/s is 10/s, doubling every 30 s
     assert preview["plan"]["slow_start"] == 25 and preview["plan"]["start_rate"] == 10
     assert preview["plan"]["ramp_window"] == 30
     task = started.json()["task"]
     assert task["slow_start"] == {"slow_start": 25, "start_rate": 10, "ramp_window": 30} and task["current_rate"] == 10
+    # And an empty list of ids with a rate is a task with nothing to do
+    assert empty.status_code == 200 and empty.json()["count"] == 0 and empty.json()["status"] == "started"
     # And each bad value is a 422 naming its field
     for response, name in zip(bad, ["slow_start"] * 4 + ["max_in_flight"], strict=True):
         assert response.status_code == 422 and response.json()["errors"][0]["field"].endswith(name), response.text

@@ -251,7 +251,7 @@ class BulkTasks:
         slow = slow_start or self.slow_start
         rate = rate or self.rate
         now = _now()
-        if ids is not None:
+        if ids:
             await self.redis.rpush(self.keys.dlq_task_ids(task_id), *ids)
         mapping: dict[str, str | int] = {
             "id": task_id,
