@@ -39,6 +39,7 @@ from corral.hooks import HookBus
 from corral.keys import Keys
 from corral.observers import install_observers
 from corral.producer import Producer
+from corral.releases import Releases
 from corral.runtime import Runtime
 from corral.security.permissions import Role
 from corral.security.tokens import TokenService
@@ -50,6 +51,7 @@ from corral.worker_services import WorkerServices
 from corral_reference.contracts import default_registry
 from dlq_scale import seed, serve
 
+DAY_MS = 86_400_000
 EMAIL, PASSWORD = "owner@example.com", "screenshot owner password"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 SHOTS = [
@@ -64,6 +66,7 @@ SHOTS = [
     ("dlq-analytics", "/console/dlq/analytics", "#last-day svg"),
     ("dlq-failures", "/console/dlq/analytics?tab=failures", "#by-fingerprint tbody tr"),
     ("dlq-trends", "/console/dlq/analytics?tab=trends&range=7d", "#trend-chart svg"),
+    ("dlq-releases", "/console/dlq/analytics?tab=failures&range=7d", "#by-fingerprint .badge"),
     ("live", "/console/live", "#feed li"),
     ("schedules", "/console/schedules", "#schedules-table tbody tr"),
     ("audit", "/console/audit", "#audit-table tbody tr"),
@@ -130,6 +133,31 @@ class Worker:
         await self.services.close()
         await self.engine.close()
         await self.redis.aclose()
+
+
+async def new_failure(redis: Redis, keys: Keys, service: DlqService, count: int) -> None:
+    """`count` email jobs dead in the last two days of a failure release v2.4.0 brought, captured by the DLQ."""
+    rng = random.Random(24)
+    now = int(time.time() * 1000)
+    for i in range(count):
+        job_id, failed_at = f"v240-{i}", now - rng.randrange(2 * DAY_MS)
+        reason = "template 'digest' has no variable 'unsubscribe_url'"
+        await redis.hset(
+            keys.job("email", job_id),
+            mapping={
+                "name": "email.send",
+                "data": json.dumps({"to": [f"reader{i}@example.com"], "subject": "Digest", "templateId": "digest"}),
+                "opts": json.dumps({"attempts": 5}),
+                "failedReason": reason,
+                "stacktrace": json.dumps([f"Traceback ...\nJobFailure: {reason}\n"]),
+                "atm": 1,
+                "timestamp": failed_at - 2_000,
+                "processedOn": failed_at - 500,
+                "finishedOn": failed_at,
+            },
+        )
+        await redis.zadd(keys.queue("email", "failed"), {job_id: failed_at})
+        await service.store.capture("email", job_id)
 
 
 def make_owner(settings: Settings) -> str:
@@ -243,7 +271,12 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
         engine = Engine(url, keys)
         service = DlqService(redis, keys, engine, default_registry())
         try:
+            # Release v2.3.0 ran the last 30 days; v2.4.0, deployed two days ago, brought a new failure.
+            releases = Releases(redis, keys)
+            await releases.mark("v2.3.0", "deploy-bot", "cli", at_ms=int(time.time() * 1000) - 31 * DAY_MS)
             await seed(redis, keys, service, args.entries, 7)
+            await releases.mark("v2.4.0", "deploy-bot", "cli", at_ms=int(time.time() * 1000) - 2 * DAY_MS)
+            await new_failure(redis, keys, service, 40)
         finally:
             await service.close()
             await engine.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import getpass
+import json
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,29 @@ def test_users_commands_are_audited_with_the_cli_actor(run_cli, settings, tmp_pa
     assert disable.actor == "alice" and disable.resource == "user:ed@example.com" and disable.result == "ok"
     [role] = _audit(settings, "users.set_role")
     assert role.result.startswith("error ")
+
+
+def test_a_release_marked_from_a_shell_is_audited_tags_new_entries_and_is_listed(run_cli, seeder, settings) -> None:
+    # Given a deploy script that marks release 2.4.0 under its own actor
+    marked = run_cli("--actor", "deploy-bot", "releases", "mark", "2.4.0")
+    assert marked.exit_code == 0, marked.output
+    assert marked.output.strip() == "marked 2.4.0"
+    # When a job dies after it
+    entry = seeder.add("email.send", email("ops@x.org"), "SMTP 421")
+    # Then the entry carries the release, the DLQ lists by it and the stats name the release
+    listed = run_cli("dlq", "list", "--release", "2.4.0", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert [(item["id"], item["release"]) for item in json.loads(listed.output)["items"]] == [(entry, "2.4.0")]
+    assert "by release: 2.4.0 1" in run_cli("dlq", "stats").output
+    # And the release is listed as current, marked by the deploy script from the command line
+    shown = json.loads(run_cli("releases", "list", "--json").output)
+    assert shown["current"] == "2.4.0"
+    assert [(r["name"], r["marked_by"], r["source"]) for r in shown["items"]] == [("2.4.0", "deploy-bot", "cli")]
+    # And marking it again says so; the audit log has both marks with their actor
+    assert "current again" in run_cli("releases", "mark", "2.4.0").output
+    rows = _audit(settings, "releases.mark")
+    assert [(row.actor, row.affected) for row in rows] == [(f"cli:{getpass.getuser()}", 0), ("deploy-bot", 1)]
+    # And a bad name is an error line naming the field, a non-zero exit, and nothing recorded
+    refused = run_cli("releases", "mark", "two words")
+    assert refused.exit_code != 0 and "name" in refused.output and "Traceback" not in refused.output
+    assert len(json.loads(run_cli("releases", "list", "--json").output)["items"]) == 1

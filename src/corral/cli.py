@@ -395,7 +395,7 @@ def main() -> None:
         sys.exit(EXIT_FAILURE)
 
 
-from corral.cli_dlq import dlq_app  # noqa: E402
+from corral.cli_dlq import dlq_app, releases_app  # noqa: E402
 from corral.cli_monitoring import monitoring_app  # noqa: E402
 from corral.cli_schedules import schedules_app  # noqa: E402
 from corral.cli_users import users_app  # noqa: E402 - the sub-apps import this module's helpers
@@ -404,3 +404,4 @@ app.add_typer(users_app, name="users")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(monitoring_app, name="monitoring")
 app.add_typer(schedules_app, name="schedules")
+app.add_typer(releases_app, name="releases")

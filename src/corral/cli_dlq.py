@@ -25,6 +25,7 @@ from corral.dlq.ramp import SlowStart
 from corral.dlq.replay import ReplayResult
 from corral.dlq.service import DlqService
 from corral.errors import CorralError, PayloadValidationError
+from corral.releases import Release
 from corral.services import Services
 from corral.settings import Settings
 
@@ -48,6 +49,7 @@ Error = Annotated[str | None, typer.Option("--error", help="Words of the failure
 Fields = Annotated[list[str] | None, typer.Option("--field", help="Payload field:value; repeatable")]
 Search = Annotated[str | None, typer.Option("--search", "-s", help="Free text: job id, payload value or words")]
 SinceHours = Annotated[float | None, typer.Option("--since-hours", help="Failed within this many hours")]
+ReleaseOption = Annotated[str | None, typer.Option("--release", help="Only entries captured under this release")]
 AsJson = Annotated[bool, typer.Option("--json", help="Print JSON")]
 Yes = Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation")]
 
@@ -84,6 +86,7 @@ def _filter(
     fields: list[str] | None = None,
     search: str | None = None,
     since_hours: float | None = None,
+    release: str | None = None,
 ) -> DlqFilter:
     pairs = []
     for item in fields or []:
@@ -93,7 +96,9 @@ def _filter(
             raise typer.Exit(2)
         pairs.append((field_name, value))
     since = int(time.time() * 1000 - since_hours * 3_600_000) if since_hours is not None else None
-    return DlqFilter(queue, name, fingerprint, since, None, replays, status, None, error, tuple(pairs), search)
+    return DlqFilter(
+        queue, name, fingerprint, since, None, replays, status, None, error, tuple(pairs), search, release or None
+    )
 
 
 def _when(ms: int | None) -> str:
@@ -111,19 +116,20 @@ def list_entries(
     field: Fields = None,
     search: Search = None,
     since_hours: SinceHours = None,
+    release: ReleaseOption = None,
     limit: Annotated[int, typer.Option(help="Entries per page (1..1000)")] = 50,
     cursor: Annotated[str | None, typer.Option(help="Continue after this cursor")] = None,
     as_json: AsJson = False,
     data_dir: DataDir = None,
 ) -> None:
     """List entries newest first, filtered and searched from the DLQ's indexes; prints the next cursor."""
-    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours, release)
     page = _run(data_dir, lambda s: s.dlq.query.page(flt, Cursor.parse(cursor) if cursor else None, limit))
     if as_json:
         out.print_json(data={**asdict(page), "items": [asdict(item) for item in page.items]})
         return
     table = Table(title=f"DLQ entries{'' if page.total is None else f' ({page.total} matching)'}")
-    for column in ("id", "failed at (UTC)", "queue", "name", "job id", "replays", "status", "reason"):
+    for column in ("id", "failed at (UTC)", "queue", "name", "job id", "replays", "status", "release", "reason"):
         table.add_column(column, no_wrap=column != "reason")
     for item in page.items:
         table.add_row(
@@ -134,6 +140,7 @@ def list_entries(
             item.job_id,
             str(item.replay_count),
             item.status,
+            item.release or "-",
             item.failed_reason[:80],
         )
     out.print(table)
@@ -312,6 +319,7 @@ def replay_all(
     field: Fields = None,
     search: Search = None,
     since_hours: SinceHours = None,
+    release: ReleaseOption = None,
     rate: Annotated[int | None, typer.Option(help="Jobs per second (default CORRAL_DLQ_BULK_RATE)")] = None,
     brake_threshold: Annotated[
         int | None,
@@ -340,7 +348,7 @@ def replay_all(
 ) -> None:
     """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels. The task
     pauses itself when too many of its replayed jobs die again, and may start slowly."""
-    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours, release)
     _bulk(
         "dlq.bulk_replay",
         "replay",
@@ -366,11 +374,12 @@ def delete_all(
     field: Fields = None,
     search: Search = None,
     since_hours: SinceHours = None,
+    release: ReleaseOption = None,
     phrase: Annotated[str | None, typer.Option(help=f"Type {DELETE_PHRASE!r} here instead of at the prompt")] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Delete every entry of a filter after a preview; asks to type 'delete dlq' (like the API's bulk delete)."""
-    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours)
+    flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours, release)
     if phrase is not None and phrase != DELETE_PHRASE:
         err.print(f"[red]error:[/red] --phrase must be {DELETE_PHRASE!r}; nothing was done")
         raise typer.Exit(1)
@@ -411,7 +420,7 @@ def stats(
     if found.replay_success_rate is not None:
         out.print(f"replay success rate: {found.replay_success_rate:.1%}", highlight=False)
     table = Table(title="Top errors")
-    for column in ("count", "fingerprint", "queue", "first seen", "last seen", "sample reason"):
+    for column in ("count", "fingerprint", "queue", "first seen", "last seen", "releases", "sample reason"):
         table.add_column(column, no_wrap=column != "sample reason")
     for stat in found.top_fingerprints:
         table.add_row(
@@ -420,9 +429,20 @@ def stats(
             stat.queue,
             _when(stat.first_seen),
             _when(stat.last_seen),
+            _releases(stat.first_release, stat.last_release, stat.new_in),
             stat.sample_reason[:80],
         )
     out.print(table)
+    if found.by_release:
+        out.print("by release: " + ", ".join(f"{k} {v}" for k, v in found.by_release.items()), highlight=False)
+
+
+def _releases(first: str | None, last: str | None, new_in: str | None) -> str:
+    """A fingerprint's releases as the stats table shows them: `v1 -> v3`, and `new in v3` when it began there."""
+    if first is None:
+        return "-"
+    span = first if last in (None, first) else f"{first} -> {last}"
+    return f"{span} (new in {new_in})" if new_in else span
 
 
 @dlq_app.command("trends")
@@ -441,6 +461,8 @@ def trends(
     for bucket in found.buckets:
         if bucket.count:
             out.print(f"{_when(bucket.hour)}  {bucket.count}", highlight=False)
+    for marker in found.releases:
+        out.print(f"release {marker.name} at {_when(marker.at)}", highlight=False)
 
 
 @dlq_app.command("export")
@@ -455,13 +477,14 @@ def export(
     field: Fields = None,
     search: Search = None,
     since_hours: SinceHours = None,
+    release: ReleaseOption = None,
     data_dir: DataDir = None,
 ) -> None:
     """Write the matching entries with their payloads as CSV (cells neutralised) or JSON Lines, streamed."""
     if export_format not in ("csv", "jsonl"):
         err.print("[red]error:[/red] --format: csv or jsonl")
         raise typer.Exit(2)
-    flt = _filter(queue, name, fingerprint, status, None, error, field, search, since_hours)
+    flt = _filter(queue, name, fingerprint, status, None, error, field, search, since_hours, release)
 
     async def write(s: Services) -> int:
         from corral.dlq.export import export_lines
@@ -526,3 +549,52 @@ def resume(task_id: str, data_dir: DataDir = None) -> None:
         return await _follow(s.dlq, state)
 
     _report(_run(data_dir, run))
+
+
+releases_app = typer.Typer(help="Releases on the failure timeline: list them, mark a deploy.", no_args_is_help=True)
+
+
+@releases_app.command("mark")
+def mark_release(
+    name: Annotated[str, typer.Argument(help="The release deployed now: a version or commit (v2.4.1, 3f2a9c1)")],
+    data_dir: DataDir = None,
+) -> None:
+    """Mark a release as deployed now: failures of workers not told their release (CORRAL_RELEASE) carry it from
+    now on. Marking a known release again makes it current (a rollback); its first time stays."""
+
+    async def mark(s: Services) -> tuple[Release, bool]:
+        async with s.events.action(actor(), "releases.mark", f"release:{name}", {"name": name}) as note:
+            release, created = await s.releases.mark(name, actor(), "cli")
+            note.params["created"], note.affected = created, int(created)
+            return release, created
+
+    release, created = _run(data_dir, mark)
+    if created:
+        out.print(f"marked {release.name}", highlight=False)
+    else:
+        out.print(f"marked {release.name} current again (first seen {_when(release.first_seen)})", highlight=False)
+
+
+@releases_app.command("list")
+def list_releases(as_json: AsJson = False, data_dir: DataDir = None) -> None:
+    """Every release the workers ran or a deploy marked, the first seen first; `*` marks the current one."""
+
+    async def read(s: Services) -> tuple[list[Release], str | None]:
+        return await s.releases.all(), await s.releases.current()
+
+    found, current = _run(data_dir, read)
+    if as_json:
+        out.print_json(data={"items": [asdict(release) for release in found], "current": current})
+        return
+    table = Table(title="Releases")
+    for column in ("", "release", "first seen (UTC)", "marked by", "source"):
+        table.add_column(column, no_wrap=True)
+    for release in found:
+        table.add_row(
+            "*" if release.name == current else "",
+            release.name,
+            _when(release.first_seen),
+            release.marked_by,
+            release.source,
+        )
+    out.print(table)

@@ -134,6 +134,31 @@ class Keys:
         """Sorted set of bulk task ids by creation time."""
         return f"{self.prefix}:dlq:tasks"
 
+    # Releases
+    @property
+    def releases(self) -> str:
+        """Sorted set of release names by when each was first marked or seen (epoch ms)."""
+        return f"{self.prefix}:releases"
+
+    @property
+    def release_marks(self) -> str:
+        """Hash release name -> how it was first marked (JSON: by whom, from where, when)."""
+        return f"{self.prefix}:releases:marks"
+
+    @property
+    def current_release(self) -> str:
+        """The release marked last (`corral releases mark`); DLQ entries of workers not told their release get it."""
+        return f"{self.prefix}:releases:current"
+
+    def dlq_fingerprint_releases(self, fingerprint: str) -> str:
+        """Sorted set of the releases one failure fingerprint was seen in, by when it was first seen in each."""
+        return f"{self.prefix}:dlq:fprel:{fingerprint}"
+
+    @property
+    def dlq_fingerprint_releases_prefix(self) -> str:
+        """Prefix of the per-fingerprint release sets, for the DLQ's scripts."""
+        return f"{self.prefix}:dlq:fprel:"
+
     # Worker state
     def otp(self, user_id: str, purpose: str) -> str:
         """Hash of one user's pending one-time code for one purpose (HMAC of the code, attempts left).

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -18,14 +20,18 @@ from corral.errors import ContractViolationError, JobTimeoutError, NoHandlerErro
 from corral.handlers import Handler, JobContext
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
+from corral.releases import Releases
 from corral.settings import Settings
 from corral.tracing import attempt_span
 
 logger = logging.getLogger(__name__)
 
-# Builds the runtime's dead-letter sink on its Redis client (the DLQ store class is one): each job's final failure is
-# captured there in the same MULTI/EXEC as its move to failed.
-DeadLetterFactory = Callable[[Redis, Keys, Registry], DeadLetterSink]
+
+class DeadLetterFactory(Protocol):
+    """Builds the runtime's dead-letter sink on its Redis client (the DLQ store class is one): each job's final
+    failure is captured there, tagged with the worker's release, in the same MULTI/EXEC as its move to failed."""
+
+    def __call__(self, redis: Redis, keys: Keys, registry: Registry, *, release: str) -> DeadLetterSink: ...
 
 
 class Runtime:
@@ -54,13 +60,17 @@ class Runtime:
         self.services = services or {}
         self.keys = Keys(settings.key_prefix)
         self.redis: Redis = redis_client(redis_url)
-        self.dlq = dlq(self.redis, self.keys, registry)
+        self.dlq = dlq(self.redis, self.keys, registry, release=settings.release)
         self._consumers: list[QueueConsumer] = []
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._stopped = asyncio.Event()
 
     async def start(self) -> None:
-        """Start one consumer per queue."""
+        """Record the release this worker runs (when it is told one), then start one consumer per queue."""
+        if self.settings.release:
+            await Releases(self.redis, self.keys).mark(
+                self.settings.release, f"worker:{socket.gethostname()}:{os.getpid()}", "worker"
+            )
         for name in self.queues:
             consumer = QueueConsumer(
                 redis_url=self.redis_url,
@@ -138,7 +148,9 @@ class Runtime:
         if handler is None:
             raise NoHandlerError(f"no handler for job type {job.name!r} in this worker")
         if self.hooks.wants(JobEventKind.STARTED):
-            await self.hooks.emit(JobEvent(JobEventKind.STARTED, job.queue, job.id, job.name, job.attempt))
+            await self.hooks.emit(
+                JobEvent(JobEventKind.STARTED, job.queue, job.id, job.name, job.attempt, detail=self._release())
+            )
         timeout = self.registry.queue(job.queue).timeout_seconds
         try:
             async with asyncio.timeout(timeout) as deadline:
@@ -151,12 +163,18 @@ class Runtime:
         if isinstance(result, BaseModel):
             result = result.model_dump(mode="json", by_alias=True)
         if self.hooks.wants(JobEventKind.COMPLETED):
-            await self.hooks.emit(JobEvent(JobEventKind.COMPLETED, job.queue, job.id, job.name, job.attempt))
+            await self.hooks.emit(
+                JobEvent(JobEventKind.COMPLETED, job.queue, job.id, job.name, job.attempt, detail=self._release())
+            )
         return result
+
+    def _release(self) -> dict[str, Any]:
+        """What an attempt's events carry of the release this worker runs (nothing when it was not told)."""
+        return {"release": self.settings.release} if self.settings.release else {}
 
     async def _failed(self, notice: FailureNotice) -> None:
         job = notice.job
-        detail: dict[str, Any] = {"reason": notice.reason, "final": notice.final}
+        detail: dict[str, Any] = {"reason": notice.reason, "final": notice.final, **self._release()}
         await self.hooks.emit(JobEvent(JobEventKind.FAILED, job.queue, job.id, job.name, job.attempt, detail=detail))
         if notice.final:
             await self.hooks.emit(
@@ -166,7 +184,7 @@ class Runtime:
                     job.id,
                     job.name,
                     job.attempt,
-                    detail={"reason": notice.reason, "entry_id": notice.dlq_entry_id},
+                    detail={"reason": notice.reason, "entry_id": notice.dlq_entry_id, **self._release()},
                 )
             )
         elif notice.retry_delay_ms:

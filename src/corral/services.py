@@ -30,6 +30,7 @@ from corral.producer import Producer
 from corral.queues import QueueService
 from corral.realtime.bus import EventBus
 from corral.realtime.observer import JobEventPublisher
+from corral.releases import Releases
 from corral.schedules import ScheduleService
 from corral.security.audit import AuditTrail
 from corral.security.confirmations import Confirmations
@@ -69,6 +70,7 @@ class Services:
     policy: Policy
     events: OperatorEvents
     schedules: ScheduleService
+    releases: Releases
     extras: dict[str, Any] = field(default_factory=dict)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list, repr=False)
 
@@ -147,7 +149,7 @@ def build_services(
     database = Database(settings.resolved_database_url)
     producer = Producer(engine, registry)
     bus = EventBus(redis, keys, latest_per_room=settings.realtime_latest_per_room)
-    dlq_store = DeadLetterStore(redis, keys, registry, retention=Retention.of(settings))
+    dlq_store = DeadLetterStore(redis, keys, registry, retention=Retention.of(settings), release=settings.release)
     monitoring = Monitoring.build(
         settings, redis, keys, engine, registry, lambda: database, dlq_store=dlq_store, bus=bus
     )
@@ -192,6 +194,7 @@ def build_services(
         policy=Policy(settings.role_grants),
         events=events,
         schedules=ScheduleService(engine, registry, producer, redis, keys),
+        releases=Releases(redis, keys),
         **more,
     )
     if publisher is not None:

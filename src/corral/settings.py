@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; empty means a SQLite file in data_dir")
     key_prefix: str = Field(default="corral", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     data_dir: Path = Path(".corral")
+    release: str = Field(
+        default="",
+        max_length=64,
+        pattern=r"^([A-Za-z0-9][A-Za-z0-9._+-]*)?$",
+        description="the release this process runs (a version or commit); tags its failures and DLQ entries",
+    )
     secret_key: SecretStr = SecretStr(DEVELOPMENT_SECRET)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

@@ -26,7 +26,13 @@ async def run_worker(settings: Settings, redis_url: str, queues: Sequence[str] |
         handlers = application.handlers(shared)
         hooks = HookBus()
         runtime = Runtime(
-            settings, redis_url, registry, handlers, queues=queues or None, dlq=DeadLetterStore, hooks=hooks
+            settings,
+            redis_url,
+            registry,
+            handlers,
+            queues=queues or None,
+            dlq=DeadLetterStore,
+            hooks=hooks,
         )
         install_observers(hooks, shared, runtime)
         await runtime.run_until_signalled()

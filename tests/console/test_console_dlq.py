@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -438,6 +439,53 @@ def test_a_paused_bulk_replay_shows_why_and_can_be_resumed_then_cancelled(consol
     # Then the task ends cancelled and the entries stay in the DLQ
     page.locator(f'#tasks li[data-task="{task_id}"][data-status="cancelled"]').wait_for(timeout=60_000)
     assert owner.get("/owner/dlq/entries", params={"limit": 200}).json()["total"] == 30
+    console.assert_clean()
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def test_releases_filter_the_dlq_mark_what_is_new_and_draw_markers_on_the_trend(console, dead) -> None:
+    # Given release v1 with one failure, then release v2 with the same failure and a new one
+    owner = console.api.owner()
+    assert owner.post("/owner/releases", json={"name": "v1"}).status_code == 200
+    dead.add("email.send", email("late@example.com"), "SMTP timeout after 3 seconds", failed_at=_now_ms() + 1)
+    assert owner.post("/owner/releases", json={"name": "v2"}).status_code == 200
+    dead.add("email.send", email("late2@example.com"), "SMTP timeout after 3 seconds", failed_at=_now_ms() + 2)
+    new = dead.add("email.send", email("x@example.com"), "template digest is missing", failed_at=_now_ms() + 3)
+    # When the owner filters the DLQ by release v2
+    page = console.goto("/console/dlq")
+    expect(page.locator("#entries-table tbody tr")).to_have_count(3)
+    page.select_option("#f-release", "v2")
+    page.click("#filters button[type=submit]")
+    page.locator("#dlq-total", has_text="2 matching").wait_for()
+    # Then only v2's entries are listed, each showing its release, and the filter is in the URL
+    expect(page.locator("#entries-table tbody tr")).to_have_count(2)
+    assert set(page.locator("#entries-table tbody tr td:nth-child(10)").all_inner_texts()) == {"v2"}
+    assert "release=v2" in page.url
+    # And the entry's detail names its release
+    page.click(f'button[aria-label="Open entry {new}"]')
+    expect(page.locator("#entry-facts")).to_contain_text("Release")
+    expect(page.locator("#entry-facts")).to_contain_text("v2")
+    # When the analytics' Failures tab is opened
+    page = console.goto("/console/dlq/analytics?tab=failures")
+    rows = page.locator("#by-fingerprint tbody tr[data-fingerprint]")
+    expect(rows).to_have_count(2)
+    # Then the new failure carries a "new in v2" badge and the old one its first and last release
+    fresh = page.locator("#by-fingerprint tr", has_text="template digest")
+    expect(fresh.locator(".badge", has_text="new in v2")).to_be_visible()
+    old = page.locator("#by-fingerprint tr", has_text="SMTP timeout")
+    expect(old).to_contain_text("v1 → v2")
+    assert old.locator(".badge").count() == 0
+    # And the overview counts entries by release, linking to the filtered DLQ
+    page.click("#tab-overview")
+    expect(page.locator("#by-release a", has_text="v2")).to_have_attribute("href", re.compile(r"release=v2"))
+    # And the trend draws a marker at each release
+    page.click("#tab-trends")
+    expect(page.locator("#trend-chart svg .marker")).to_have_count(2, timeout=60_000)
+    expect(page.locator("#trend-releases")).to_contain_text("v1")
+    expect(page.locator("#trend-releases")).to_contain_text("v2")
     console.assert_clean()
 
 

@@ -120,6 +120,9 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
             expected_ix[keys.dlq_index(kind, value)][entry_id] = score
             counts[kind][value] += 1
         counts["status"][status] += 1
+        if raw.get("release"):
+            expected_ix[keys.dlq_index("release", raw["release"])][entry_id] = score
+            counts["release"][raw["release"]] += 1
         if status != "never":
             expected_ix[keys.dlq_index("status", status)][entry_id] = score
         if int(count_text):
@@ -146,7 +149,7 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
         assert stored == members, key
     assert {m: int(s) for m, s in await redis.zrange(keys.dlq_by_time, 0, -1, withscores=True)} == by_time
     assert {m: int(s) for m, s in await redis.zrange(keys.dlq_replayed, 0, -1, withscores=True)} == replayed
-    for dimension in ("queue", "name", "fp", "status"):
+    for dimension in ("queue", "name", "fp", "status", "release"):
         stored_counts = {m: int(s) for m, s in await redis.zrange(keys.dlq_counts(dimension), 0, -1, withscores=True)}
         assert stored_counts == dict(counts[dimension]), dimension
     assert {h: int(c) for h, c in (await redis.hgetall(keys.dlq_hours)).items()} == dict(hours)
@@ -158,6 +161,8 @@ async def audit_indexes(redis: Redis, keys: Keys, fields: dict[str, list[str]]) 
         for key in await scan_keys(redis, keys.dlq_fingerprint_prefix + "*")
     }
     assert fp_keys == fps
+    release_sets = await scan_keys(redis, keys.dlq_fingerprint_releases_prefix + "*")
+    assert {key.removeprefix(keys.dlq_fingerprint_releases_prefix) for key in release_sets} <= fps
     expected_tokens: dict[str, set[str]] = defaultdict(set)
     for fp in fps:
         pattern = await redis.hget(keys.dlq_fingerprint(fp), "pattern")

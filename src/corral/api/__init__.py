@@ -24,6 +24,7 @@ from corral.api.monitoring import alert_evaluation, metrics_router
 from corral.api.monitoring import router as monitoring_router
 from corral.api.queues import router as queues_router
 from corral.api.realtime import router as realtime_router
+from corral.api.releases import router as releases_router
 from corral.api.routing import check_routes_are_guarded
 from corral.api.schedules import router as schedules_router
 from corral.app import load_app
@@ -79,6 +80,7 @@ def create_app(settings: Settings, redis_url: str, registry: Registry | None = N
         dlq_router,
         job_types_router,
         schedules_router,
+        releases_router,
         console_router,
     ):
         app.include_router(router)

@@ -68,6 +68,7 @@ class FilterCreate(BaseModel):
     error: str | None = Field(default=None, max_length=200, description="words of the failure reason")
     fields: list[str] = Field(default_factory=list, max_length=10, description="payload `field:value` pairs")
     q: str | None = Field(default=None, max_length=200, description="free text: job id, payload value or error words")
+    release: str | None = Field(default=None, max_length=64, description="captured under this release")
 
     def to_filter(self) -> DlqFilter:
         return _filter(
@@ -82,6 +83,7 @@ class FilterCreate(BaseModel):
             self.error,
             self.fields,
             self.q,
+            self.release,
         )
 
 
@@ -97,6 +99,7 @@ def _filter(
     error: str | None,
     fields: list[str],
     q: str | None,
+    release: str | None = None,
 ) -> DlqFilter:
     pairs = []
     for item in fields:
@@ -116,6 +119,7 @@ def _filter(
         error=error or None,
         fields=tuple(pairs),
         text=q or None,
+        release=release or None,
     )
 
 
@@ -131,9 +135,10 @@ def query_filter(
     error: Annotated[str | None, Query(max_length=200, description="words of the failure reason")] = None,
     field: Annotated[list[str] | None, Query(max_length=10, description="payload `field:value`, repeatable")] = None,
     q: Annotated[str | None, Query(max_length=200, description="job id, payload value, field:value or words")] = None,
+    release: Annotated[str | None, Query(max_length=64, description="captured under this release")] = None,
 ) -> DlqFilter:
     """The filter of a list or export request, from its query parameters."""
-    return _filter(queue, name, fingerprint, since, until, replays, status, job_id, error, field or [], q)
+    return _filter(queue, name, fingerprint, since, until, replays, status, job_id, error, field or [], q, release)
 
 
 QueryFilter = Annotated[DlqFilter, Depends(query_filter)]
@@ -152,6 +157,7 @@ class EntrySummaryPublic(BaseModel):
     status: str
     fingerprint: str
     failed_reason: str
+    release: str = Field(default="", description="the release of the worker that captured it ('' when unknown)")
 
     @classmethod
     def of(cls, item: EntrySummary) -> EntrySummaryPublic:
@@ -192,6 +198,7 @@ class EntryPublic(BaseModel):
         default=None, description="the same job dying again after capture (retried from its queue): count, at, reason"
     )
 
+    release: str = Field(default="", description="the release of the worker that captured it ('' when unknown)")
     trace_id: str | None = Field(default=None, description="the trace the failed job's enqueuer was in")
     secret_fields: list[str] = Field(
         default_factory=list, description="the payload's secret fields, whose values are shown as the mask"

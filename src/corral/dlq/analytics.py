@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
@@ -31,6 +31,12 @@ class FingerprintStat:
     pattern: str
     sample_reason: str
     queue: str
+    # The releases it was seen in, in the order it first appeared in each; `new_in` is its first release when an
+    # older release is known (the failure began with that release).
+    releases: list[str] = field(default_factory=list)
+    first_release: str | None = None
+    last_release: str | None = None
+    new_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +63,15 @@ class Analytics:
     start: int | None = None
     end: int | None = None
     in_range: int | None = None
+    by_release: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReleaseMarker:
+    """A release first seen within a trend's range, drawn as a marker at `at` (epoch ms)."""
+
+    name: str
+    at: int
 
 
 @dataclass(frozen=True)
@@ -69,6 +84,7 @@ class Trend:
     total: int
     average_per_hour: float
     peak: HourCount | None
+    releases: list[ReleaseMarker] = field(default_factory=list)
 
 
 def trend_range(window: str | None, since_ms: int | None, until_ms: int | None, now_ms: int) -> tuple[int, int]:
@@ -88,8 +104,18 @@ def trend_range(window: str | None, since_ms: int | None, until_ms: int | None, 
     return since_ms, end
 
 
-def _stat(fp: str, count: int, described: list[str | None], first: Any, last: Any) -> FingerprintStat:
-    pattern, sample, queue = described
+def _stat(
+    fp: str,
+    count: int,
+    described: list[str | None],
+    first: Any,
+    last: Any,
+    releases: list[str],
+    earliest: Any,
+    release_starts: dict[str, int],
+) -> FingerprintStat:
+    pattern, sample, queue, last_release = described
+    first_release = releases[0] if releases else None
     return FingerprintStat(
         fingerprint=fp,
         count=count,
@@ -98,7 +124,27 @@ def _stat(fp: str, count: int, described: list[str | None], first: Any, last: An
         pattern=pattern or "",
         sample_reason=sample or "",
         queue=queue or "",
+        releases=[str(name) for name in releases],
+        first_release=first_release,
+        last_release=last_release or None,
+        new_in=_new_in(first_release, int(earliest[0][1]) if earliest else None, release_starts),
     )
+
+
+def _new_in(first_release: str | None, first_seen: int | None, release_starts: dict[str, int]) -> str | None:
+    """The release a failure began with: its first release, if an older release is known and the failure was never
+    seen before that release started (failures from before releases were recorded are not new in any)."""
+    if first_release is None or first_seen is None or first_release not in release_starts:
+        return None
+    started = release_starts[first_release]
+    if started == min(release_starts.values()) or first_seen < started:
+        return None
+    return first_release
+
+
+DESCRIBED = ["pattern", "sample", "queue", "lastRelease"]
+# Per fingerprint: its description, first and last entry (in range), its releases, and its first entry ever.
+PER_FINGERPRINT = 5
 
 
 class DlqAnalytics:
@@ -170,11 +216,20 @@ class DlqAnalytics:
         chosen = fp_counts[: max(top, 1)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for fp, _count in chosen:
-                pipe.hmget(keys.dlq_fingerprint(fp), ["pattern", "sample", "queue"])
+                pipe.hmget(keys.dlq_fingerprint(fp), DESCRIBED)
                 pipe.zrangebyscore(ix("fp", fp), low, high, start=0, num=1, withscores=True)
                 pipe.zrevrangebyscore(ix("fp", fp), high, low, start=0, num=1, withscores=True)
-            details = await pipe.execute()
-        stats = [_stat(fp, count, *details[index * 3 : index * 3 + 3]) for index, (fp, count) in enumerate(chosen)]
+                pipe.zrange(keys.dlq_fingerprint_releases(fp), 0, -1)
+                pipe.zrange(ix("fp", fp), 0, 0, withscores=True)
+            pipe.zrange(keys.releases, 0, -1, withscores=True)
+            pipe.zrange(keys.dlq_counts("release"), 0, -1)
+            *details, known, releases = await pipe.execute()
+        stats = self._stats(chosen, details, known)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for release in releases:
+                pipe.zcount(ix("release", release), low, high)
+            release_counts = await pipe.execute()
+        by_release = {str(r): int(c) for r, c in zip(releases, release_counts, strict=True) if int(c)}
         by_status = {
             "never": int(in_range) - int(replayed),
             "pending": int(pending),
@@ -196,7 +251,19 @@ class DlqAnalytics:
             start=start,
             end=end,
             in_range=int(in_range),
+            by_release=by_release,
         )
+
+    @staticmethod
+    def _stats(
+        chosen: list[tuple[str, int]], details: list[Any], known: list[tuple[str, float]]
+    ) -> list[FingerprintStat]:
+        starts = {str(name): int(at) for name, at in known}
+        stats = []
+        for i, (fp, count) in enumerate(chosen):
+            described, first, last, releases, earliest = details[i * PER_FINGERPRINT : (i + 1) * PER_FINGERPRINT]
+            stats.append(_stat(fp, int(count), described, first, last, releases, earliest, starts))
+        return stats
 
     async def _summary(self, top: int, current_hour: int) -> Analytics:
         keys = self.keys
@@ -210,14 +277,18 @@ class DlqAnalytics:
             pipe.zrange(keys.dlq_counts("status"), 0, -1, withscores=True)
             pipe.zcard(keys.dlq_index("replays", str(MAX_REPLAYS)))
             pipe.hmget(keys.dlq_hours, hours)
-            total, queues, names, fp_count, top_fps, statuses, at_limit, hourly = await pipe.execute()
+            pipe.zrange(keys.dlq_counts("release"), 0, -1, withscores=True)
+            total, queues, names, fp_count, top_fps, statuses, at_limit, hourly, releases = await pipe.execute()
         async with self.redis.pipeline(transaction=False) as pipe:
             for fp, _count in top_fps:
-                pipe.hmget(keys.dlq_fingerprint(fp), ["pattern", "sample", "queue"])
+                pipe.hmget(keys.dlq_fingerprint(fp), DESCRIBED)
                 pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
                 pipe.zrevrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
-            details = await pipe.execute()
-        stats = [_stat(fp, int(n), *details[index * 3 : index * 3 + 3]) for index, (fp, n) in enumerate(top_fps)]
+                pipe.zrange(keys.dlq_fingerprint_releases(fp), 0, -1)
+                pipe.zrange(keys.dlq_index("fp", fp), 0, 0, withscores=True)
+            pipe.zrange(keys.releases, 0, -1, withscores=True)
+            *details, known = await pipe.execute()
+        stats = self._stats(top_fps, details, known)
         by_status = dict.fromkeys(("never", "pending", "succeeded", "died"), 0)
         by_status.update({status: int(count) for status, count in statuses})
         by_status["limit_reached"] = int(at_limit)
@@ -231,6 +302,7 @@ class DlqAnalytics:
             by_hour=[HourCount(int(h) * HOUR_MS, int(c or 0)) for h, c in zip(hours, hourly, strict=True)],
             by_status=by_status,
             replay_success_rate=round(by_status["succeeded"] / finished, 4) if finished else None,
+            by_release={str(release): int(count) for release, count in releases},
         )
 
     async def trend(
@@ -247,8 +319,13 @@ class DlqAnalytics:
 
     async def _trend(self, start: int, end: int) -> Trend:
         hours = list(range(start // HOUR_MS, (end - 1) // HOUR_MS + 1))
-        counts = await self.redis.hmget(self.keys.dlq_hours, [str(h) for h in hours])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(self.keys.dlq_hours, [str(h) for h in hours])
+            pipe.zrangebyscore(self.keys.releases, start, f"({end}", withscores=True)
+            counts, marked = await pipe.execute()
         buckets = [HourCount(h * HOUR_MS, int(c or 0)) for h, c in zip(hours, counts, strict=True)]
         total = sum(b.count for b in buckets)
         peak = max(buckets, key=lambda b: b.count) if total else None
-        return Trend(start, end, buckets, total, round(total / len(buckets), 3) if buckets else 0.0, peak)
+        markers = [ReleaseMarker(str(name), int(at)) for name, at in marked]
+        average = round(total / len(buckets), 3) if buckets else 0.0
+        return Trend(start, end, buckets, total, average, peak, markers)

@@ -58,6 +58,8 @@ class DeadLetterEntry:
     replays: list[dict[str, Any]] = field(default_factory=list)
     # The same job dying again after its capture (retried from its queue): {count, at, reason} of the latest.
     died_again: dict[str, Any] | None = None
+    # The release of the worker that captured it ('' when none was known).
+    release: str = ""
 
     @classmethod
     def from_hash(cls, entry_id: str, raw: dict[str, str], pattern: str = "") -> DeadLetterEntry:
@@ -92,6 +94,7 @@ class DeadLetterEntry:
             status=ReplayStatus(status or ReplayStatus.NEVER),
             replays=replays,
             died_again=_json_object(raw["again"]) if raw.get("again") else None,
+            release=raw.get("release", ""),
         )
 
 

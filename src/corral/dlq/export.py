@@ -27,6 +27,7 @@ CSV_HEADER = (
     "fingerprint",
     "failed_reason",
     "payload",
+    "release",
 )
 BATCH = 2_000
 # The first characters corral.csvsafe neutralises, as a set for a per-cell test in the hot loop.

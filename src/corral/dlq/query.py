@@ -18,6 +18,7 @@ from corral.dlq.search import expand
 from corral.dlq.store import MAX_REPLAYS, DeadLetterStore
 from corral.errors import FieldError, InvalidRequestError
 from corral.keys import Keys
+from corral.releases import RELEASE_NAME
 
 # Entries one index walk may examine per call; a sparse filter answers a shorter page and a cursor to go on.
 WALK_BUDGET = 5_000
@@ -64,6 +65,7 @@ class DlqFilter:
     error: str | None = None
     fields: tuple[tuple[str, str], ...] = ()
     text: str | None = None
+    release: str | None = None
 
     def as_params(self) -> dict[str, Any]:
         """The filter's given conditions, for audit rows, task records and confirmations."""
@@ -99,6 +101,7 @@ class EntrySummary:
     status: str
     fingerprint: str
     failed_reason: str
+    release: str = ""
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> EntrySummary:
@@ -114,6 +117,7 @@ class EntrySummary:
             status=str(row["status"]),
             fingerprint=str(row["fingerprint"]),
             failed_reason=str(row["failedReason"]),
+            release=str(row.get("release") or ""),
         )
 
 
@@ -180,6 +184,8 @@ class DlqQuery:
                 errors.append(
                     FieldError("field", f"{name!r} is not searchable; searchable: {', '.join(self.searchable)}")
                 )
+        if flt.release is not None and not RELEASE_NAME.match(flt.release):
+            errors.append(FieldError("release", "a release name: letters, digits, '.', '_', '+' or '-'"))
         if flt.job_id and flt.text:
             errors.append(FieldError("q", "search by a job id or by free text, not both"))
         if flt.error is not None and not search_tokens(flt.error):
@@ -201,6 +207,8 @@ class DlqQuery:
             required.append(ix("queue", flt.queue))
         if flt.name:
             required.append(ix("name", flt.name))
+        if flt.release:
+            required.append(ix("release", flt.release))
         if flt.status in ("pending", "succeeded", "died"):
             required.append(ix("status", flt.status))
         elif flt.status == "never":

@@ -32,6 +32,8 @@ def key_layout(keys: Keys) -> str:
             "tokNames": keys.dlq_token_names,
             "jobIds": keys.dlq_job_ids,
             "version": keys.dlq_version,
+            "currentRelease": keys.current_release,
+            "fprel": keys.dlq_fingerprint_releases_prefix,
         },
         separators=(",", ":"),
     )

@@ -1,9 +1,9 @@
 """The DLQ search syntax: `key:value` terms and free words in one text, turned into a filter.
 
 Keys: `queue`, `name`, `job` (or `job_id`, `id`), `fp` (or `fingerprint`, a prefix of 4+ hex characters), `replays`,
-`status`, `error` (words of the reason), `since`, `until` (a date, a date and time, or epoch ms) and every searchable
-payload field (`to:alice@example.com`). A value with spaces is quoted (`error:"timed out"`); quoted text without a
-key is searched as free text. An unknown key is refused, naming it.
+`status`, `release`, `error` (words of the reason), `since`, `until` (a date, a date and time, or epoch ms) and every
+searchable payload field (`to:alice@example.com`). A value with spaces is quoted (`error:"timed out"`); quoted text
+without a key is searched as free text. An unknown key is refused, naming it.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ KEYS = {
     "fingerprint": "fingerprint",
     "replays": "replays",
     "status": "status",
+    "release": "release",
     "error": "error",
     "since": "since_ms",
     "until": "until_ms",

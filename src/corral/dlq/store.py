@@ -48,9 +48,16 @@ class DeadLetterStore:
     """Captures failed jobs into DLQ entries at most once per failure, indexes them, reads and deletes them."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, registry: Registry | None = None, retention: Retention | None = None
+        self,
+        redis: Redis,
+        keys: Keys,
+        registry: Registry | None = None,
+        retention: Retention | None = None,
+        release: str = "",
     ) -> None:
         self.redis = redis
+        # The release the capturing worker runs; empty: the release marked current last.
+        self.release = release
         self.keys = keys
         self.retention = retention or Retention()
         # Without the application's registry (counting, deleting), no payload field is indexed.
@@ -72,6 +79,7 @@ class DeadLetterStore:
             self._fields_json,
             " ".join(search_tokens(pattern)),
             self.jobs.failed_fields,
+            self.release,
         ]
 
     def _capture_keys(self, queue: str, job_id: str) -> list[str]:

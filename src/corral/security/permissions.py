@@ -30,6 +30,7 @@ class Permission(enum.StrEnum):
     PAYLOAD_REVEAL = "payload:reveal"
     SCHEDULES_READ = "schedules:read"
     SCHEDULES_MANAGE = "schedules:manage"
+    RELEASES_MARK = "releases:mark"
     EXPORT = "export"
     MONITORING_READ = "monitoring:read"
     ALERTS_MANAGE = "alerts:manage"

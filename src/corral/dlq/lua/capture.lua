@@ -3,7 +3,8 @@
 -- ARGV[1] key layout   ARGV[2] queue name   ARGV[3] job id   ARGV[4] fingerprint   ARGV[5] normalised reason
 -- ARGV[6] now (ms)   ARGV[7] searchable fields by job name (JSON)   ARGV[8] search tokens of the reason (space-separated)
 -- ARGV[9] the job hash's fields to read, as the engine adapter names them (JSON list): finished at, name, data,
--- options, failed reason, stack trace, attempts made, queued at, started at
+-- options, failed reason, stack trace, attempts made, queued at, started at   ARGV[10] the release the worker runs
+-- (empty: the release marked last, if any)
 -- Returns the entry id, or false when the job is not in the failed set or its entry was deleted.
 -- One failing job keeps one entry: a job made by a replay (`dlq-<entry>-r<n>`) that dies is written into the entry it
 -- was replayed from (replay n's outcome, the entry's status), and a job that already has an entry in this queue and
@@ -24,6 +25,10 @@ if existing then
   return redis.call('EXISTS', L.entry .. existing) == 1 and existing or false
 end
 local name = job[2] or ''
+local release = ARGV[10] or ''
+if release == '' then
+  release = redis.call('GET', L.currentRelease) or ''
+end
 local data = job[3] or '{}'
 local reason = job[5] or ''
 
@@ -51,6 +56,7 @@ if target then
   end
   local at = tonumber(failed_at)
   redis.call('HSET', L.sources, source, target)
+  seen_in_release(cjson.decode(e[1])[FP], release, at)
   if replay_n then
     redis.call('HSET', key, 'outcome:' .. replay_n, cjson.encode({status = 'died', at = at,
       reason = string.sub(reason, 1, 500), entryId = target, runs = before + 1}))
@@ -121,6 +127,11 @@ end
 if #indexed > 0 then
   redis.call('HSET', L.entry .. id, 'fields', table.concat(indexed, '\n'))
 end
+if release ~= '' then
+  redis.call('HSET', L.entry .. id, 'release', release)
+  redis.call('ZADD', ix('release', release), failed_at, id)
+  bump('release', release, 1)
+end
 redis.call('HSET', L.sources, source, id)
 redis.call('ZADD', L.byTime, failed_at, id)
 redis.call('ZADD', ix('queue', queue), failed_at, id)
@@ -141,5 +152,6 @@ if redis.call('HSETNX', L.fp .. fp, 'pattern', ARGV[5]) == 1 then
     redis.call('ZADD', L.tokNames, 0, token)
   end
 end
+seen_in_release(fp, release, tonumber(failed_at))
 redis.call('INCR', L.version)
 return id

@@ -58,3 +58,16 @@ local function replay_state(text)
   local count, status = string.match(text or '0:never', '^(%d+):(%a+)$')
   return tonumber(count or '0'), status or 'never'
 end
+
+-- Record that fingerprint `fp` was seen in `release` at `at` (ms): the first time per release stays, and the
+-- fingerprint's hash keeps the release it was seen in last. An empty release (none known) records nothing.
+local function seen_in_release(fp, release, at)
+  if release == '' then
+    return
+  end
+  redis.call('ZADD', L.fprel .. fp, 'NX', at, release)
+  local last_at = tonumber(redis.call('HGET', L.fp .. fp, 'lastReleaseAt') or '0')
+  if at >= last_at then
+    redis.call('HSET', L.fp .. fp, 'lastRelease', release, 'lastReleaseAt', at)
+  end
+end

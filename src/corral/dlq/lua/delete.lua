@@ -4,7 +4,7 @@
 local deleted = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
-  local e = redis.call('HMGET', L.entry .. id, 'meta', 'replays', 'fields')
+  local e = redis.call('HMGET', L.entry .. id, 'meta', 'replays', 'fields', 'release')
   if e[1] then
     local m = cjson.decode(e[1])
     local queue, job_id, name, score, fp = m[Q], m[JOB], m[NAME], m[FAILED], m[FP]
@@ -27,6 +27,10 @@ for i = 2, #ARGV do
         redis.call('ZREM', ix('f', key), id)
       end
     end
+    if e[4] then
+      redis.call('ZREM', ix('release', e[4]), id)
+      bump('release', e[4], -1)
+    end
     bump('queue', queue, -1)
     bump('name', name, -1)
     bump('fp', fp, -1)
@@ -40,7 +44,7 @@ for i = 2, #ARGV do
           redis.call('ZREM', L.tokNames, token)
         end
       end
-      redis.call('DEL', L.fp .. fp)
+      redis.call('DEL', L.fp .. fp, L.fprel .. fp)
       redis.call('ZREM', L.fpNames, fp)
     end
     local ids = redis.call('HGET', L.jobIds, job_id)

@@ -7,18 +7,18 @@
 local shape, reason_max = ARGV[2], tonumber(ARGV[3])
 local rows = {}
 for id in string.gmatch(ARGV[4], '%S+') do
-  local e = redis.call('HMGET', L.entry .. id, 'meta', 'replays', 'reason', 'data')
+  local e = redis.call('HMGET', L.entry .. id, 'meta', 'replays', 'reason', 'data', 'release')
   if e[1] then
     local m = cjson.decode(e[1])
     local count, status = replay_state(e[2])
     local reason = string.sub(e[3] or '', 1, reason_max)
     if shape == 'csv' then
       rows[#rows + 1] = cjson.encode({id, m[Q], m[JOB], m[NAME], m[FAILED], m[ATM], count, status, m[FP], reason,
-        e[4] or '{}'})
+        e[4] or '{}', e[5] or ''})
     else
       local head = cjson.encode({id = id, queue = m[Q], jobId = m[JOB], name = m[NAME],
         failedAt = tonumber(m[FAILED]), attemptsMade = tonumber(m[ATM]), replayCount = count, status = status,
-        fingerprint = m[FP], failedReason = reason})
+        fingerprint = m[FP], failedReason = reason, release = e[5] or ''})
       if shape == 'summary' then
         rows[#rows + 1] = head
       else

@@ -43,8 +43,9 @@ export function widthOf(container, fallback = 640) {
 /**
  * Bars for `points` ([{label, value, title}]) with a y axis of round ticks and a few x labels.
  * `series` may hold a second value per point ({value2}) drawn stacked in the warning colour.
+ * `markers` ([{at, label}], `at` a fraction 0..1 of the x axis) are drawn as labelled vertical lines (releases).
  */
-export function barChart(points, { width = 640, height = 200, label = "chart", unit = "" } = {}) {
+export function barChart(points, { width = 640, height = 200, label = "chart", unit = "", markers = [] } = {}) {
   const margin = { top: 10, right: 8, bottom: 24, left: 40 };
   const svg = node("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", class: "chart" });
   svg.setAttribute("aria-label", label);
@@ -84,6 +85,15 @@ export function barChart(points, { width = 640, height = 200, label = "chart", u
       svg.appendChild(text);
     }
   });
+  for (const marker of markers) {
+    const x = margin.left + Math.min(1, Math.max(0, marker.at)) * innerWidth;
+    const group = titled(node("g", { class: "marker" }), marker.title || marker.label);
+    group.appendChild(node("line", { x1: x, x2: x, y1: margin.top, y2: margin.top + innerHeight, class: "marker-line" }));
+    const text = node("text", { x: x + 3, y: margin.top + 9, class: "marker-label" });
+    text.textContent = marker.label;
+    group.appendChild(text);
+    svg.appendChild(group);
+  }
   return svg;
 }
 

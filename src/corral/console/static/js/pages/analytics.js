@@ -87,6 +87,19 @@ function actionButtons(filter, label) {
   return el("div", { class: "row-actions" }, el("a", { class: "button small", href: `/console/dlq?${query}`, text: "View" }), replay, remove);
 }
 
+/** A fingerprint's releases: the first and last it was seen in, and a badge when it began in a release. */
+function releaseCells(item) {
+  if (!item.first_release) return [el("span", { class: "muted", text: "–" })];
+  const span = item.last_release && item.last_release !== item.first_release
+    ? `${item.first_release} → ${item.last_release}` : item.first_release;
+  const cells = [el("span", { class: "mono", text: span, title: `seen in ${item.releases.join(", ")}` })];
+  if (item.new_in) {
+    cells.push(" ", el("span", { class: "badge badge-bad", text: `new in ${item.new_in}`,
+      title: `not seen before release ${item.new_in}` }));
+  }
+  return cells;
+}
+
 function render(summary, trend) {
   const span = view.range === "custom" ? `${fmtTime(trend.start)} – ${fmtTime(trend.end)}` : `last ${view.range}`;
   card("total", fmtNumber(summary.total));
@@ -97,6 +110,8 @@ function render(summary, trend) {
   const inRange = { since: String(trend.start), until: String(trend.end) };
   keyedRows($("#by-queue tbody"), summary.by_queue,
     (queue) => `/console/dlq?${new URLSearchParams({ queue, ...inRange })}`);
+  keyedRows($("#by-release tbody"), summary.by_release,
+    (release) => `/console/dlq?${new URLSearchParams({ release, ...inRange })}`);
   $("#by-hour-title").textContent = `Entries per hour, ${span}`;
   const lastDay = clear($("#last-day"));
   const overviewLong = summary.by_hour.length > 24;
@@ -113,10 +128,11 @@ function render(summary, trend) {
       el("td", { class: "num", text: fmtNumber(item.count) }),
       el("td", { text: fmtTime(item.first_seen) }),
       el("td", { text: fmtTime(item.last_seen) }),
+      el("td", {}, ...releaseCells(item)),
       el("td", {}, actionButtons({ fingerprint: item.fingerprint, ...inRange }, `fingerprint ${item.fingerprint}`))));
   }
   if (!summary.top_fingerprints.length) {
-    fingerprints.appendChild(el("tr", {}, el("td", { colspan: 7, class: "muted", text: `No entries failed in the ${span}.` })));
+    fingerprints.appendChild(el("tr", {}, el("td", { colspan: 8, class: "muted", text: `No entries failed in the ${span}.` })));
   }
   const names = clear($("#by-name tbody"));
   for (const [name, count] of Object.entries(summary.by_name).sort((a, b) => b[1] - a[1])) {
@@ -132,9 +148,17 @@ function render(summary, trend) {
   card("average", trend.average_per_hour.toFixed(trend.average_per_hour < 10 ? 2 : 0));
   const long = trend.buckets.length > 24;
   const trendChart = clear($("#trend-chart"));
+  // A release marker sits where the release was first seen: failures that start right after it began with it.
+  const markers = trend.releases.map((release) => ({
+    at: (release.at - trend.start) / (trend.end - trend.start), label: release.name,
+    title: `release ${release.name}, first seen ${fmtTime(release.at)}`,
+  }));
   trendChart.appendChild(barChart(trend.buckets.map((item) => ({
     label: hourLabel(item.hour, long), value: item.count, title: `${hourLabel(item.hour, true)}: ${item.count} entries`,
-  })), { label: `DLQ entries per hour, ${span}`, width: widthOf(trendChart) }));
+  })), { label: `DLQ entries per hour, ${span}`, width: widthOf(trendChart), markers }));
+  $("#trend-releases").textContent = trend.releases.length
+    ? `Releases first seen in the ${span}: ${trend.releases.map((r) => `${r.name} (${fmtTime(r.at)})`).join(", ")}.`
+    : `No release was first seen in the ${span}.`;
 
   const statuses = summary.by_status;
   card("replay-rate", fmtPercent(summary.replay_success_rate));

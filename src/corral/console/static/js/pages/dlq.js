@@ -17,7 +17,7 @@ const filters = $("#filters");
 const tbody = $("#entries-table tbody");
 const entriesState = $("#entries-state");
 const entryDialog = $("#entry-dialog");
-const FILTER_FIELDS = ["queue", "name", "fingerprint", "replays", "status"];
+const FILTER_FIELDS = ["queue", "name", "fingerprint", "replays", "status", "release"];
 const selected = new Set();
 let cursors = [null];
 let nextCursor = null;
@@ -97,16 +97,20 @@ function asBody(params) {
 // ---- options of the selects -------------------------------------------------------------------------------------
 
 async function loadOptions() {
-  const [queues, fields] = await Promise.all([api.get("/owner/queues"), api.get("/owner/dlq/fields")]);
+  const [queues, fields, releases] = await Promise.all([
+    api.get("/owner/queues"), api.get("/owner/dlq/fields"), api.get("/owner/releases"),
+  ]);
   const types = queues.flatMap((queue) => queue.job_types).sort().map((name) => ({ name }));
   const add = (select, value) => {
     if (![...select.options].some((option) => option.value === value)) select.appendChild(el("option", { value, text: value }));
   };
   for (const target of [$("#f-queue"), $("#clear-queue")]) for (const queue of queues) add(target, queue.name);
   for (const type of types) add($("#f-name"), type.name);
+  // Newest release first: the one a failure most likely began in.
+  for (const release of [...releases.items].reverse()) add($("#f-release"), release.name);
   const searchable = [...new Set(Object.values(fields).flat())].sort();
   $("#search-help").textContent = "Keys: queue, name, job, fp (the 10 characters shown are enough), replays, status, "
-    + "error, since, until; payload fields: " + (searchable.join(", ") || "none")
+    + "release, error, since, until; payload fields: " + (searchable.join(", ") || "none")
     + ". Other words search job ids, payload values (and their first word) and error words (by prefix).";
 }
 
@@ -171,7 +175,8 @@ function row(entry) {
     el("td", { class: "num", text: String(entry.replay_count) }),
     el("td", {}, el("span", { class: `badge ${statusTone(entry.status)}`, text: entry.status })),
     el("td", { class: "error-text", title: entry.failed_reason, text: truncate(entry.failed_reason, 90) }),
-    el("td", {}, fingerprint));
+    el("td", {}, fingerprint),
+    el("td", { class: "mono", text: entry.release || "–" }));
 }
 
 function statusTone(status) {
@@ -378,6 +383,7 @@ async function openEntry(id) {
     ...fact("Failed", fmtTime(entry.failed_at)), ...fact("Created", fmtTime(entry.created_at)),
     ...fact("Attempts", String(entry.attempts_made)), ...fact("Replays", `${entry.replay_count} of 5 · ${entry.status}`),
     ...fact("Fingerprint", `${entry.fingerprint} · ${entry.reason_pattern}`),
+    ...(entry.release ? fact("Release", entry.release) : []),
     ...(entry.trace_id ? fact("Trace", entry.trace_id) : []));
   if (entry.died_again) {
     // The same job retried from its queue died again: counted here, never as a second entry.
