@@ -126,7 +126,7 @@ class Keys:
         return f"{self.prefix}:dlq:task:{task_id}"
 
     def dlq_task_ids(self, task_id: str) -> str:
-        """List of the entry ids a bulk replay by ids goes through, in the order given."""
+        """List of the entry ids a bulk replay by ids goes through, in the order given; deleted when the task ends."""
         return f"{self.prefix}:dlq:task:{task_id}:ids"
 
     @property

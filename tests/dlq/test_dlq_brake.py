@@ -144,6 +144,8 @@ async def test_a_replay_by_ids_whose_jobs_keep_dying_pauses_within_threshold_plu
     cancelled = await dlq.tasks.cancel(started.id)
     assert cancelled.status == "cancelled"
     assert await _replay_counts(dlq, ids) == [1] * again.done + [0] * (30 - again.done)
+    # And the task's list of ids, kept while it could go on, is gone
+    assert not await dlq.store.redis.exists(dlq.store.keys.dlq_task_ids(started.id))
 
 
 async def test_a_replay_by_ids_skips_unknown_and_repeated_ids(dlq, dead_jobs) -> None:
@@ -154,6 +156,7 @@ async def test_a_replay_by_ids_skips_unknown_and_repeated_ids(dlq, dead_jobs) ->
     final = await dlq.tasks.wait(started.id)
     # Then each existing entry was replayed once and the unknown id counted as skipped
     assert (final.status, final.total, final.succeeded, final.skipped) == ("completed", 4, 3, 1)
+    assert not await dlq.store.redis.exists(dlq.store.keys.dlq_task_ids(started.id))
     assert await _replay_counts(dlq, ids) == [1, 1, 1]
 
 

@@ -369,8 +369,10 @@ class BulkTasks:
         if state.status == "paused":
             if await self.store.scripts.swap_status(keys=[self.keys.dlq_task(task_id)], args=["paused", "cancelled"]):
                 await self.redis.hset(self.keys.dlq_task(task_id), "finishedAt", _now())
+                await self.redis.delete(self.keys.dlq_task_ids(task_id))
         elif state.status == "abandoned":
             await self.redis.hset(self.keys.dlq_task(task_id), mapping={"status": "cancelled", "finishedAt": _now()})
+            await self.redis.delete(self.keys.dlq_task_ids(task_id))
         elif state.status == "running":
             await self.redis.hset(self.keys.dlq_task(task_id), "status", "cancelling")
         return await self.get(task_id)
@@ -420,6 +422,8 @@ class BulkTasks:
         await self._save(key, counts, errors, run.locks)
         if status != "paused":
             await self.redis.hset(key, mapping={"status": status, "finishedAt": _now()})
+            # Only a paused task goes on again; an ended one needs its list of ids no more.
+            await self.redis.delete(self.keys.dlq_task_ids(task_id))
         await self._release(run.locks, task_id)
         await self._progress(task_id)
         if status == "paused":
