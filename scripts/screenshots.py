@@ -74,7 +74,9 @@ SHOTS = [
     ("workers", "/console/workers", "#workers-table tbody tr"),
     ("alerts", "/console/alerts", "#rules dt"),
     ("retention", "/console/dlq", "#retention-banner .retention-warning"),
+    ("dlq-paused", "/console/dlq", '#tasks li[data-status="paused"] [data-plan]'),
 ]
+CLOSED = "closed.example.com"
 
 
 def say(path: Path) -> None:
@@ -83,6 +85,8 @@ def say(path: Path) -> None:
 
 async def deliver(context: JobContext, payload: Any) -> dict[str, Any]:
     await context.progress(100)
+    if payload.to[0].endswith("@" + CLOSED):
+        raise UnrecoverableJobError(f"SMTP 550 5.7.1 <{payload.to[0]}>: mailbox closed by the domain")
     roll = random.random()
     if roll < 0.2:
         raise UnrecoverableJobError(f"SMTP 550 5.1.1 <{payload.to[0]}>: Recipient address rejected: User unknown")
@@ -197,6 +201,44 @@ def add_schedules(api: httpx.Client) -> None:
     api.post("/owner/schedules/system/dlq-retention/pause")
 
 
+async def seed_closed(url: str, keys: Keys, count: int) -> list[str]:
+    """`count` dead email jobs to a domain whose mailboxes are closed, so every replay of them dies again."""
+    redis = Redis.from_url(url, decode_responses=True)
+    engine = Engine(url, keys)
+    service = DlqService(redis, keys, engine, default_registry())
+    ids: list[str] = []
+    try:
+        for i in range(count):
+            job_id, now = f"closed-{i}", int(time.time() * 1000) - i
+            data = {"to": [f"member{i}@{CLOSED}"], "subject": "Your March invoice", "text": "Hello"}
+            await redis.hset(
+                keys.job("email", job_id),
+                mapping={"name": "email.send", "data": json.dumps(data), "opts": json.dumps({"attempts": 3}),
+                         "failedReason": f"SMTP 421 4.4.2 <member{i}@{CLOSED}>: connection dropped", "atm": 3,
+                         "stacktrace": "[]", "timestamp": now - 5_000, "processedOn": now - 1_000, "finishedOn": now},
+            )  # fmt: skip
+            await redis.zadd(keys.queue("email", "failed"), {job_id: now})
+            entry = await service.store.capture("email", job_id)
+            assert entry is not None
+            ids.append(entry)
+    finally:
+        await service.close()
+        await engine.close()
+        await redis.aclose()
+    return ids
+
+
+def pause_a_replay(api: httpx.Client, worker: Worker, keys: Keys) -> None:
+    """Replay 40 selected entries whose jobs all die again, with a brake of 5, until the brake pauses the task."""
+    ids = worker.run(seed_closed(worker.url, keys, 40))
+    body = {"ids": ids, "rate": 10, "brake_threshold": 5, "brake_window": 300, "max_in_flight": 4}
+    task = api.post("/owner/dlq/replay", json=body).json()["task"]["id"]
+    deadline = time.monotonic() + 120
+    while api.get(f"/owner/dlq/tasks/{task}").json()["status"] != "paused":
+        assert time.monotonic() < deadline, "the replay did not pause"
+        time.sleep(0.25)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
@@ -264,6 +306,8 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
             for name, path, ready in SHOTS:
                 if args.only and name not in args.only:
                     continue
+                if name == "dlq-paused":
+                    pause_a_replay(api, worker, keys)
                 page.goto(base + path.format(failed=failed[0]["id"] if failed else ""))
                 page.wait_for_load_state("networkidle")
                 page.locator(ready).first.wait_for(timeout=20_000)
@@ -278,7 +322,8 @@ def shoot(url: str, directory: Path, args: argparse.Namespace) -> None:
                 page.wait_for_timeout(300)
                 page.screenshot(
                     path=str(args.out / f"{name}.png"),
-                    full_page=name not in {"job-detail", "enqueue-form", "dlq-entry", "retention", "dlq-secrets"},
+                    full_page=name
+                    not in {"job-detail", "enqueue-form", "dlq-entry", "retention", "dlq-secrets", "dlq-paused"},
                 )
                 say(args.out / f"{name}.png")
             if args.only:

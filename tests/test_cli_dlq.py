@@ -9,6 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from corral.cli import app
+from corral.security.audit import AuditFilter, AuditTrail
+from corral.settings import Settings
+from corral.sql import Database
 from dlq.dlq_peers import email, seeder
 
 __all__ = ["seeder"]
@@ -111,3 +114,22 @@ def test_resume_and_brake_options_refuse_bad_input(run_dlq, seeder) -> None:
     assert missing.exit_code == 1 and "error" in missing.stderr and "nope" in missing.stderr
     assert bad.exit_code == 2 and "brake-window" in bad.output and "Traceback" not in bad.output
     assert braked.exit_code == 0 and "completed: 1 done" in braked.stdout
+
+
+def test_replay_all_takes_a_slow_start_and_an_in_flight_limit(run_dlq, seeder, valkey_url, tmp_path) -> None:
+    # Given three dead jobs
+    for i in range(3):
+        seeder.add("email.send", email(f"slow{i}@x.org"), "refused")
+    # When they are replayed with a slow start of 50% and 2 jobs in flight, and with bad values
+    done = run_dlq("replay-all", "--rate", "100", "--slow-start", "50", "--brake-threshold", "0", "--yes")
+    bad_slow = run_dlq("replay-all", "--slow-start", "0", "--yes")
+    bad_flight = run_dlq("replay-all", "--max-in-flight", "-1", "--yes")
+    listed = run_dlq("tasks")
+    # Then the replay completed, each bad value is refused naming its option, and the plan is audited
+    assert done.exit_code == 0 and "completed: 3 done" in done.stdout, done.output
+    assert bad_slow.exit_code == 2 and "slow-start" in bad_slow.output
+    assert bad_flight.exit_code == 2 and "max-in-flight" in bad_flight.output
+    assert listed.exit_code == 0 and "replay (filter)" in listed.stdout, listed.stdout
+    database_url = Settings(redis_url=valkey_url, data_dir=tmp_path / "data").resolved_database_url
+    rows = AuditTrail(Database(database_url)).rows(AuditFilter(action="dlq.bulk_replay"))
+    assert any((row.params or {}).get("slow_start") == 50 and row.result == "ok" for row in rows)

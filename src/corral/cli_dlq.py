@@ -18,9 +18,10 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from corral.cli_services import actor, cli_services
-from corral.dlq.brake import BrakeLimits
+from corral.dlq.brake import WATCH_BATCH, BrakeLimits
 from corral.dlq.bulk import TaskKind, TaskState
 from corral.dlq.query import Cursor, DlqFilter
+from corral.dlq.ramp import SlowStart
 from corral.dlq.replay import ReplayResult
 from corral.dlq.service import DlqService
 from corral.errors import CorralError, PayloadValidationError
@@ -231,6 +232,8 @@ def _bulk(
     data_dir: Path | None,
     announce: str | None = None,
     brake: tuple[int | None, int | None] = (None, None),
+    slow_start: int | None = None,
+    max_in_flight: int = 0,
 ) -> None:
     async def run(s: Services) -> TaskState | None:
         dlq = s.dlq
@@ -254,9 +257,13 @@ def _bulk(
         limits = BrakeLimits(
             dlq.tasks.brake.threshold if threshold is None else threshold, window or dlq.tasks.brake.window_seconds
         )
-        params = {**flt.as_params(), **(limits.as_params() if kind == "replay" else {})}
+        slow = SlowStart(dlq.tasks.slow_start.percent if slow_start is None else slow_start)
+        plan = {**limits.as_params(), "slow_start": slow.percent, "max_in_flight": max_in_flight}
+        params = {**flt.as_params(), **(plan if kind == "replay" else {})}
         async with s.events.action(who, action, "dlq", params) as note:
-            state = await dlq.tasks.start(kind, flt, who, rate, announce, brake=limits)
+            state = await dlq.tasks.start(
+                kind, flt, who, rate, announce, brake=limits, slow_start=slow, max_in_flight=max_in_flight
+            )
             note.params["task"] = state.id
             final = await _follow(dlq, state)
             note.params["status"] = final.status
@@ -321,13 +328,39 @@ def replay_all(
     brake_window: Annotated[
         int | None, typer.Option(min=1, max=86_400, help="Seconds in which jobs that died again are counted")
     ] = None,
+    slow_start: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=100,
+            help="Start at this percent of the rate, doubling it each brake window without a death "
+            "(100: full rate at once; default CORRAL_DLQ_REPLAY_SLOW_START_PERCENT)",
+        ),
+    ] = None,
+    max_in_flight: Annotated[
+        int,
+        typer.Option(
+            min=0, max=WATCH_BATCH, help="Wait while this many replayed jobs have no outcome yet (0: no limit)"
+        ),
+    ] = 0,
     yes: Yes = False,
     data_dir: DataDir = None,
 ) -> None:
     """Replay every entry of a filter after a preview, throttled, with a progress bar; Ctrl-C cancels. The task
-    pauses itself when too many of its replayed jobs die again."""
+    pauses itself when too many of its replayed jobs die again, and may start slowly."""
     flt = _filter(queue, name, fingerprint, status, replays, error, field, search, since_hours, release)
-    _bulk("dlq.bulk_replay", "replay", flt, rate, yes, None, data_dir, brake=(brake_threshold, brake_window))
+    _bulk(
+        "dlq.bulk_replay",
+        "replay",
+        flt,
+        rate,
+        yes,
+        None,
+        data_dir,
+        brake=(brake_threshold, brake_window),
+        slow_start=slow_start,
+        max_in_flight=max_in_flight,
+    )
 
 
 @dlq_app.command("delete-all")
@@ -478,12 +511,15 @@ def tasks(as_json: AsJson = False, data_dir: DataDir = None) -> None:
         out.print_json(data=[asdict(state) for state in found])
         return
     table = Table(title="DLQ bulk tasks")
-    for column in ("id", "kind", "status", "done", "total", "succeeded", "skipped", "failed", "by", "started"):
+    columns = ("id", "kind", "status", "done", "total", "succeeded", "skipped", "failed", "rate", "by", "started")
+    for column in columns:
         table.add_column(column, no_wrap=True)
     for s in found:
+        kind = f"{s.kind} ({s.source})" if s.kind == "replay" else s.kind
+        rate = f"{s.current_rate}/{s.rate}" if s.kind == "replay" and s.current_rate < s.rate else str(s.rate)
         table.add_row(
-            s.id, s.kind, s.status, str(s.done), str(s.total), str(s.succeeded), str(s.skipped), str(s.failed),
-            s.actor, _when(s.created_at),
+            s.id, kind, s.status, str(s.done), str(s.total), str(s.succeeded), str(s.skipped), str(s.failed),
+            rate, s.actor, _when(s.created_at),
         )  # fmt: skip
     out.print(table)
 

@@ -125,6 +125,10 @@ class Keys:
         """Hash of one bulk task: kind, filter, state, progress, heartbeat."""
         return f"{self.prefix}:dlq:task:{task_id}"
 
+    def dlq_task_ids(self, task_id: str) -> str:
+        """List of the entry ids a bulk replay by ids goes through, in the order given; deleted when the task ends."""
+        return f"{self.prefix}:dlq:task:{task_id}:ids"
+
     @property
     def dlq_tasks(self) -> str:
         """Sorted set of bulk task ids by creation time."""

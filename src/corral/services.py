@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from corral.connection import redis_client
 from corral.contracts.base import Registry
 from corral.dlq.brake import BrakeLimits
+from corral.dlq.ramp import SlowStart
 from corral.dlq.service import DlqService
 from corral.dlq.store import DeadLetterStore, Retention
 from corral.engine import Engine
@@ -179,6 +180,7 @@ def build_services(
             store=dlq_store,
             bus=bus,
             brake=BrakeLimits.of(settings),
+            slow_start=SlowStart(settings.dlq_replay_slow_start_percent),
         ),
         queues=QueueService(engine, registry, producer),
         monitoring=monitoring,

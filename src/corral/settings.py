@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     dlq_replay_brake_window_seconds: int = Field(
         default=60, ge=1, le=86_400, description="the window in which a bulk replay counts jobs that died again"
     )
+    dlq_replay_slow_start_percent: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="a bulk replay starts at this percent of its rate, doubling each brake window without a death",
+    )
     lock_duration_ms: int = Field(default=30_000, ge=1_000, le=3_600_000)
     stalled_interval_ms: int = Field(
         default=5_000,

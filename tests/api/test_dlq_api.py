@@ -419,3 +419,79 @@ def test_bulk_replay_brake_pauses_on_deaths_and_resumes_or_cancels(live_api, see
     assert any(r.result == "ok" and r.resource == f"dlq-task:{task_id}" for r in resumes)
     cancels = trail.rows(AuditFilter(action="dlq.task_cancel"))
     assert any(r.result == "ok" and r.resource == f"dlq-task:{task_id}" for r in cancels)
+
+
+def test_bulk_replay_by_ids_runs_as_a_braked_task_that_pauses_resumes_and_cancels(live_api, seeder, settings) -> None:
+    # Given 30 dead email jobs selected by id, and 3 more
+    payloads = {seeder.add("email.send", email(f"ids{i}@x.org"), "refused"): email(f"ids{i}@x.org") for i in range(30)}
+    ids = list(payloads)
+    few = [seeder.add("email.send", email(f"few{i}@x.org"), "refused") for i in range(3)]
+    # (their replays die as well: every pending first replay is killed below)
+    payloads.update({entry_id: email(f"few{i}@x.org") for i, entry_id in enumerate(few)})
+    owner = live_api().owner()
+    body = {"ids": ids, "rate": 100, "brake_threshold": 5, "brake_window": 120, "max_in_flight": 4}
+    # When 3 ids are replayed with the default brake, and the 30 with a brake of 5 and 4 jobs in flight while
+    # every replayed job dies again
+    at_once = owner.post("/owner/dlq/replay", json={"ids": few})
+    started = owner.post("/owner/dlq/replay", json=body)
+    assert started.status_code == 200, started.text
+    task = started.json()["task"]
+    reason = "SMTP 554 mailbox ids@x.org disabled"
+    paused = _until_status(owner, task["id"], "paused", lambda: _kill_replays(seeder, owner, payloads, reason))
+    # Then the few were replayed at once, and the 30 ran as a task that paused within threshold + in flight
+    assert at_once.json()["status"] == "done" and at_once.json()["count"] == 3
+    assert started.json()["status"] == "started" and started.json()["count"] == 30
+    assert (task["source"], task["total"], task["max_in_flight"]) == ("ids", 30, 4)
+    assert started.json()["plan"] == {
+        "rate": 100,
+        "slow_start": 100,
+        "start_rate": 100,
+        "ramp_window": 120,
+        "brake_threshold": 5,
+        "brake_window": 120,
+        "max_in_flight": 4,
+    }
+    assert 6 <= paused["done"] <= 9 and paused["paused_reason"].endswith("(more than the threshold of 5)")
+    assert paused["paused_fingerprints"][0]["reason"].startswith("SMTP 554")
+    # And the ids it did not reach stay in the DLQ, never replayed
+    never = {i["id"] for i in owner.get("/owner/dlq/entries", params={"status": "never", "limit": 200}).json()["items"]}
+    assert never == set(ids[paused["done"] :])
+    # When it is resumed, pauses again, and is cancelled
+    resumed = owner.post(f"/owner/dlq/tasks/{task['id']}/resume")
+    again = _until_status(owner, task["id"], "paused", lambda: _kill_replays(seeder, owner, payloads, reason))
+    cancelled = owner.post(f"/owner/dlq/tasks/{task['id']}/cancel")
+    # Then it went on from where it stopped and the rest stays in the DLQ
+    assert resumed.status_code == 200 and again["done"] > paused["done"]
+    assert cancelled.json()["status"] == "cancelled"
+    never = {i["id"] for i in owner.get("/owner/dlq/entries", params={"status": "never", "limit": 200}).json()["items"]}
+    assert never == set(ids[again["done"] :])
+    # And the start is audited with the task, the ids and the limits
+    rows = AuditTrail(Database(settings.resolved_database_url)).rows(AuditFilter(action="dlq.bulk_replay"))
+    row = next(r for r in rows if (r.params or {}).get("task") == task["id"])
+    assert row.result == "ok" and row.params["ids"] == ids and row.params["brake_threshold"] == 5
+    assert row.params["max_in_flight"] == 4 and row.params["slow_start"] == 100
+
+
+def test_bulk_replay_slow_start_is_in_the_preview_and_the_task_and_bad_values_name_the_field(live_api, seeder) -> None:
+    # Given 5 dead email jobs
+    for i in range(5):
+        seeder.add("email.send", email(f"slow{i}@x.org"), "refused")
+    owner = live_api().owner()
+    body = {"filter": {"queue": "email"}, "rate": 40, "slow_start": 25, "brake_window": 30}
+    # When a replay by filter with a slow start is previewed and started, and bad slow starts are sent
+    preview = owner.post("/owner/dlq/replay", json=body).json()
+    started = owner.post("/owner/dlq/replay", json={**body, "confirmation_token": preview["confirmation_token"]})
+    bad = [owner.post("/owner/dlq/replay", json={**body, "slow_start": value}) for value in (0, 101, True, "fast")] + [
+        owner.post("/owner/dlq/replay", json={"ids": ["x"], "max_in_flight": 501})
+    ]
+    empty = owner.post("/owner/dlq/replay", json={"ids": [], "rate": 5})
+    # Then the preview and the task show the plan: 25% of 40/s is 10/s, doubling every 30 s
+    assert preview["plan"]["slow_start"] == 25 and preview["plan"]["start_rate"] == 10
+    assert preview["plan"]["ramp_window"] == 30
+    task = started.json()["task"]
+    assert task["slow_start"] == {"slow_start": 25, "start_rate": 10, "ramp_window": 30} and task["current_rate"] == 10
+    # And an empty list of ids with a rate is a task with nothing to do
+    assert empty.status_code == 200 and empty.json()["count"] == 0 and empty.json()["status"] == "started"
+    # And each bad value is a 422 naming its field
+    for response, name in zip(bad, ["slow_start"] * 4 + ["max_in_flight"], strict=True):
+        assert response.status_code == 422 and response.json()["errors"][0]["field"].endswith(name), response.text

@@ -487,3 +487,49 @@ def test_releases_filter_the_dlq_mark_what_is_new_and_draw_markers_on_the_trend(
     expect(page.locator("#trend-releases")).to_contain_text("v1")
     expect(page.locator("#trend-releases")).to_contain_text("v2")
     console.assert_clean()
+
+
+def test_a_replay_of_selected_entries_runs_braked_pauses_and_shows_why_with_resume_and_cancel(
+    served, browser, dead
+) -> None:
+    # Given 30 email entries and a console whose bulk replays run at 5/s and pause past 2 deaths in 120 s
+    api = served(dlq_bulk_rate=5, dlq_replay_brake_threshold=2, dlq_replay_brake_window_seconds=120)
+    payloads = {
+        dead.add("email.send", email(f"sel{n}@example.com"), "refused"): email(f"sel{n}@example.com") for n in range(30)
+    }
+    console = open_console(api, browser)
+    owner = api.owner()
+    try:
+        page = console.goto("/console/dlq")
+        expect(page.locator("#entries-table tbody tr")).to_have_count(30, timeout=60_000)
+        # When the owner selects the page's 30 entries and clicks Replay selected while every replayed job dies
+        page.check("#select-page")
+        page.click("#replay-selected")
+        page.locator(".toast", has_text="Replay of 30 selected entries started as task").wait_for(timeout=60_000)
+        task_id = owner.get("/owner/dlq/tasks").json()[0]["id"]
+        deadline = time.monotonic() + 60
+        while owner.get(f"/owner/dlq/tasks/{task_id}").json()["status"] != "paused":
+            assert time.monotonic() < deadline
+            for item in owner.get("/owner/dlq/entries", params={"status": "pending", "limit": 200}).json()["items"]:
+                dead.add("email.send", payloads[item["id"]], "SMTP 554 mailbox sel disabled", queue="email",
+                         job_id=f"dlq-{item['id']}-r1", failed_at=int(time.time() * 1000))  # fmt: skip
+            time.sleep(0.25)
+        # Then the task panel shows the paused replay of the selection: its plan, reason and failing fingerprint
+        row = page.locator(f'#tasks li[data-task="{task_id}"][data-status="paused"]')
+        expect(row).to_contain_text("died again within 120s", timeout=60_000)
+        expect(row).to_contain_text("selected entries · 5/s from the start; pauses when more than 2 replayed jobs")
+        prints = row.get_by_label(f"task {task_id} failing fingerprints")
+        expect(prints).to_contain_text("SMTP 554 mailbox sel disabled")
+        # When Resume is clicked
+        row.get_by_role("button", name="Resume").click()
+        page.locator(".toast", has_text=f"Task {task_id} resumed").wait_for()
+        # Then the task runs again (or has paused again on the next deaths)
+        assert owner.get(f"/owner/dlq/tasks/{task_id}").json()["status"] in ("running", "paused")
+        # When Cancel is clicked, the task ends cancelled and every entry stays in the DLQ
+        page.locator(f'#tasks li[data-task="{task_id}"]').get_by_role("button", name="Cancel").click()
+        page.locator(f'#tasks li[data-task="{task_id}"][data-status="cancelled"]').wait_for(timeout=60_000)
+        assert owner.get(f"/owner/dlq/tasks/{task_id}").json()["status"] == "cancelled"
+        assert owner.get("/owner/dlq/entries", params={"limit": 200}).json()["total"] == 30
+        console.assert_clean()
+    finally:
+        console.context.close()

@@ -10,6 +10,7 @@ from corral.dlq.brake import BrakeLimits
 from corral.dlq.bulk import TaskState
 from corral.dlq.fingerprint import fingerprint
 from corral.dlq.query import DlqFilter
+from corral.dlq.ramp import SlowStart
 from corral.dlq.service import DlqService
 from corral.errors import ConflictError, UnrecoverableJobError
 from corral.handlers import JobContext
@@ -102,3 +103,78 @@ async def test_a_brake_of_zero_replays_everything(start_runtime, dlq, dead_jobs)
     final = await dlq.tasks.wait(started.id)
     # Then every one was replayed and the task completed
     assert (final.status, final.succeeded, final.brake) == ("completed", 30, {"brake_threshold": 0, "brake_window": 60})
+
+
+async def _entry_ids(dead_jobs, count: int) -> list[str]:
+    return [
+        await dead_jobs.add("search.remove", {"docType": "article", "docId": f"d{i}"}, f"index d{i} locked")
+        for i in range(count)
+    ]
+
+
+async def _replay_counts(dlq: DlqService, entry_ids: list[str]) -> list[int]:
+    return [(await dlq.entry(entry_id)).replay_count for entry_id in entry_ids]
+
+
+async def test_a_replay_by_ids_whose_jobs_keep_dying_pauses_within_threshold_plus_in_flight(
+    start_runtime, dlq, dead_jobs
+) -> None:
+    # Given 30 selected entries whose jobs all die again on a real worker
+    ids = await _entry_ids(dead_jobs, 30)
+    await _dying_worker(start_runtime)
+    # When they are replayed by ids with a brake of 5 deaths and at most 4 replayed jobs without an outcome
+    started = await dlq.tasks.start_ids(ids, "owner", rate=100, brake=BrakeLimits(5, 60), max_in_flight=4)
+    paused = await eventually(lambda: _status(dlq, started.id, "paused"), timeout=60)
+    # Then the task paused after more than 5 but at most 5 + 4 replays, with its reason and fingerprint
+    assert (started.source, started.total, started.max_in_flight) == ("ids", 30, 4)
+    assert 6 <= paused.done <= 9 and paused.died_again > 5
+    assert "more than the threshold of 5" in (paused.paused_reason or "")
+    assert paused.paused_fingerprints[0]["fingerprint"] == fingerprint("index d1 is read-only")
+    # And the ids it did not reach stay in the DLQ, never replayed, in the order given
+    counts = await _replay_counts(dlq, ids)
+    assert counts == [1] * paused.done + [0] * (30 - paused.done)
+    assert await dlq.store.count() == 30
+    # When it is resumed, it goes on after the last id it replayed and pauses again within the same bound
+    resumed = await dlq.tasks.resume(started.id, "admin")
+    assert resumed.status == "running"
+    again = await eventually(lambda: _status(dlq, started.id, "paused"), timeout=60)
+    assert paused.done + 6 <= again.done <= paused.done + 9
+    assert await _replay_counts(dlq, ids) == [1] * again.done + [0] * (30 - again.done)
+    # When the paused task is cancelled, it ends at once and the rest stays in the DLQ
+    cancelled = await dlq.tasks.cancel(started.id)
+    assert cancelled.status == "cancelled"
+    assert await _replay_counts(dlq, ids) == [1] * again.done + [0] * (30 - again.done)
+    # And the task's list of ids, kept while it could go on, is gone
+    assert not await dlq.store.redis.exists(dlq.store.keys.dlq_task_ids(started.id))
+
+
+async def test_a_replay_by_ids_skips_unknown_and_repeated_ids(dlq, dead_jobs) -> None:
+    # Given 3 entries and no worker (replayed jobs wait in their queue)
+    ids = await _entry_ids(dead_jobs, 3)
+    # When they are replayed by ids, with an unknown id and a repeated one, with the brake on
+    started = await dlq.tasks.start_ids([*ids, "nope", ids[0]], "owner", rate=50, brake=BrakeLimits(1, 60))
+    final = await dlq.tasks.wait(started.id)
+    # Then each existing entry was replayed once and the unknown id counted as skipped
+    assert (final.status, final.total, final.succeeded, final.skipped) == ("completed", 4, 3, 1)
+    assert not await dlq.store.redis.exists(dlq.store.keys.dlq_task_ids(started.id))
+    assert await _replay_counts(dlq, ids) == [1, 1, 1]
+
+
+async def test_a_slow_start_replays_at_most_its_start_rate_times_the_window_before_each_step(dlq, dead_jobs) -> None:
+    # Given 200 entries and no worker, so no replayed job dies again
+    await _dead_removals(dead_jobs, 200)
+    # When they are replayed at 100/s starting at 10% (10/s), doubling each 1 s window
+    started = await dlq.tasks.start(
+        "replay", DlqFilter(), "owner", rate=100, brake=BrakeLimits(20, 1), slow_start=SlowStart(10)
+    )
+    final = await dlq.tasks.wait(started.id)
+    # Then it started at 10/s and each stage replayed at most its rate times the window, however slow the machine
+    assert started.current_rate == 10
+    assert started.slow_start == {"slow_start": 10, "start_rate": 10, "ramp_window": 1}
+    assert final.status == "completed" and final.succeeded == 200
+    rates = [step["rate"] for step in final.ramp_steps]
+    assert rates == [20, 40, 80, 100] and final.current_rate == 100
+    assert final.ramp_steps[0]["done"] <= 10
+    done = [step["done"] for step in final.ramp_steps]
+    for before, after, rate in zip(done, done[1:], rates, strict=False):
+        assert after - before <= rate * 1

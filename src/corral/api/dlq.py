@@ -15,11 +15,12 @@ from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.contracts.secrets import Path, dotted, mask
 from corral.dlq.analytics import Analytics, Trend
-from corral.dlq.brake import BrakeLimits
+from corral.dlq.brake import WATCH_BATCH, BrakeLimits
 from corral.dlq.bulk import Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
 from corral.dlq.export import ExportFormat, export_lines
 from corral.dlq.query import Cursor, DlqFilter, EntrySummary
+from corral.dlq.ramp import FULL, SlowStart
 from corral.dlq.replay import masked_diff
 from corral.dlq.service import MAX_IDS, DlqService
 from corral.engine import trace_of
@@ -245,7 +246,8 @@ class ReplayedPublic(BaseModel):
 
 
 class BulkCreate(BaseModel):
-    """A bulk action by ids (up to 1,000) or by filter. A replay by ids is done at once; a replay by filter and
+    """A bulk action by ids (up to 1,000) or by filter. A replay by ids its brake could stop runs as a background
+    task (more ids than `brake_threshold`, or a `rate` or `slow_start` given), else at once; a replay by filter and
     every delete take two calls: a preview with a token, then the token (and, to delete, the typed phrase)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -258,10 +260,24 @@ class BulkCreate(BaseModel):
         default=None,
         ge=0,
         le=1_000_000,
-        description="a replay by filter pauses when more of its jobs die again (0: off)",
+        description="a bulk replay pauses when more of its jobs die again within brake_window (0: off)",
     )
     brake_window: StrictInt | None = Field(
         default=None, ge=1, le=86_400, description="seconds in which jobs that died again are counted"
+    )
+    slow_start: StrictInt | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description="a bulk replay starts at this percent of `rate` and doubles it each brake window in which none "
+        "of its jobs died again (100: full rate at once; default from settings)",
+    )
+    max_in_flight: StrictInt | None = Field(
+        default=None,
+        ge=0,
+        le=WATCH_BATCH,
+        description="a bulk replay waits while this many of its jobs have no outcome yet, so its brake stops it "
+        "after at most brake_threshold + max_in_flight replays of jobs that keep dying (0: no limit, the default)",
     )
     confirmation_token: str | None = Field(default=None, max_length=200)
     phrase: str | None = Field(default=None, max_length=200, description="to delete: `delete dlq`, typed")
@@ -304,10 +320,36 @@ class TaskPublic(BaseModel):
     paused_fingerprints: list[dict[str, Any]] = Field(
         description="when paused: the fingerprints of the jobs that died again, with count and a sample reason"
     )
+    source: Literal["filter", "ids"] = Field(description="a task over a filter's entries or over a list of ids")
+    slow_start: dict[str, int] = Field(
+        description="a replay's slow start: slow_start (percent of rate), start_rate and ramp_window (seconds)"
+    )
+    current_rate: int = Field(description="the rate a replay runs at now (below `rate` while it ramps up)")
+    ramp_steps: list[dict[str, Any]] = Field(
+        description="the slow start's steps in this run: when (`at`), after how many entries (`done`), the new rate"
+    )
+    max_in_flight: int = Field(description="replayed jobs without an outcome the task waits at (0: no limit)")
 
     @classmethod
     def of(cls, state: TaskState) -> TaskPublic:
         return cls(**vars(state))
+
+
+class PlanPublic(BaseModel):
+    """How a bulk replay would run: its rate, its slow start and its brake."""
+
+    rate: int
+    slow_start: int = Field(description="percent of rate it starts at (100: full rate at once)")
+    start_rate: int = Field(description="jobs per second of its first brake window")
+    ramp_window: int = Field(description="seconds between two doublings of the rate")
+    brake_threshold: int
+    brake_window: int
+    max_in_flight: int
+
+    @classmethod
+    def of(cls, rate: int, brake: BrakeLimits, slow: SlowStart, max_in_flight: int) -> PlanPublic:
+        params = {**slow.as_params(rate, brake.window_seconds), **brake.as_params()}
+        return cls(rate=rate, max_in_flight=max_in_flight, **params)
 
 
 class BulkPublic(BaseModel):
@@ -322,9 +364,10 @@ class BulkPublic(BaseModel):
     expires_in: int | None = None
     task: TaskPublic | None = None
     results: dict[str, str] | None = None
+    plan: PlanPublic | None = Field(default=None, description="a bulk replay's rate, slow start and brake")
 
 
-def _preview(preview: Preview, ticket: Any) -> BulkPublic:
+def _preview(preview: Preview, ticket: Any, plan: PlanPublic | None = None) -> BulkPublic:
     return BulkPublic(
         status="confirmation_required",
         count=preview.count,
@@ -333,6 +376,7 @@ def _preview(preview: Preview, ticket: Any) -> BulkPublic:
         confirmation_token=ticket.token,
         phrase=ticket.phrase or None,
         expires_in=ticket.expires_in,
+        plan=plan,
     )
 
 
@@ -421,29 +465,70 @@ async def _bulk(
         raise InvalidRequestError("give either ids or a filter", [FieldError("ids", "either ids or filter")])
     if kind == "delete":
         return await _confirmed_delete(body, api, dlq, principal, note)
-    if body.ids is not None:
-        results = await dlq.replay_many(body.ids, principal.actor)
-        done = sum(1 for value in results.values() if not value.startswith("error"))
-        note.params, note.affected = {"ids": body.ids[:100]}, done
-        return BulkPublic(status="done", count=done, results=results)
-    assert body.filter is not None
-    flt = body.filter.to_filter()
-    dlq.query.validate(flt)
-    action = "dlq.bulk_replay"
     brake = BrakeLimits(
         dlq.tasks.brake.threshold if body.brake_threshold is None else body.brake_threshold,
         body.brake_window or dlq.tasks.brake.window_seconds,
     )
-    params = {"filter": flt.as_params(), "rate": body.rate, **brake.as_params()}
+    slow = SlowStart(dlq.tasks.slow_start.percent if body.slow_start is None else body.slow_start)
+    in_flight = body.max_in_flight or 0
+    plan = PlanPublic.of(body.rate or dlq.tasks.rate, brake, slow, in_flight)
+    if body.ids is not None:
+        return await _replay_ids(body, body.ids, brake, slow, plan, dlq, principal, note)
+    assert body.filter is not None
+    flt = body.filter.to_filter()
+    dlq.query.validate(flt)
+    action = "dlq.bulk_replay"
+    params = {
+        "filter": flt.as_params(),
+        "rate": body.rate,
+        **brake.as_params(),
+        "slow_start": slow.percent,
+        "max_in_flight": in_flight,
+    }
     if body.confirmation_token is None:
         preview = await dlq.tasks.preview(flt)
         ticket = await api.confirmations.issue(principal.actor, action, params, phrase="")
         note.params = {"stage": "preview", "count": preview.count, **params}
-        return _preview(preview, ticket)
+        return _preview(preview, ticket, plan)
     await api.confirmations.redeem(body.confirmation_token, "", principal.actor, action, params)
-    state = await dlq.tasks.start("replay", flt, principal.actor, body.rate, brake=brake)
+    state = await dlq.tasks.start(
+        "replay", flt, principal.actor, body.rate, brake=brake, slow_start=slow, max_in_flight=in_flight
+    )
     note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
-    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state))
+    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state), plan=plan)
+
+
+async def _replay_ids(
+    body: BulkCreate,
+    ids: list[str],
+    brake: BrakeLimits,
+    slow: SlowStart,
+    plan: PlanPublic,
+    dlq: DlqService,
+    principal: Principal,
+    note: AuditNote,
+) -> BulkPublic:
+    """Replay selected entries: at once when the brake could not stop it (no more ids than its threshold, or the
+    brake off) and no rate, slow start or in-flight limit is asked; otherwise as a braked, throttled task."""
+    count = len(set(ids))
+    asked = body.rate is not None or slow.percent < FULL or plan.max_in_flight > 0
+    if not asked and (brake.threshold == 0 or count <= brake.threshold):
+        results = await dlq.replay_many(ids, principal.actor)
+        done = sum(1 for value in results.values() if not value.startswith("error"))
+        note.params, note.affected = {"ids": ids[:100]}, done
+        return BulkPublic(status="done", count=done, results=results)
+    state = await dlq.tasks.start_ids(
+        ids, principal.actor, body.rate, brake=brake, slow_start=slow, max_in_flight=plan.max_in_flight
+    )
+    params = {
+        "ids": ids[:100],
+        "rate": body.rate,
+        **brake.as_params(),
+        "slow_start": slow.percent,
+        "max_in_flight": plan.max_in_flight,
+    }
+    note.params, note.affected = {"stage": "started", "task": state.id, **params}, state.total
+    return BulkPublic(status="started", count=state.total, queues=state.queues, task=TaskPublic.of(state), plan=plan)
 
 
 async def _confirmed_delete(
@@ -479,9 +564,10 @@ def _noted(params: dict[str, Any]) -> dict[str, Any]:
 
 @router.post("/replay", name="dlq.bulk_replay", response_model=BulkPublic)
 async def bulk_replay(body: BulkCreate, api: Api, dlq: Dlq, note: Note, principal: Replayer) -> BulkPublic:
-    """Replay entries by `ids` at once, or by `filter`: the first call previews (count, sample, queues) and
-    hands out a confirmation token; the second call with the token starts a throttled background task.
-    One bulk replay runs per source queue at a time."""
+    """Replay entries by `ids` (at once, or as a braked background task when there are more than `brake_threshold`
+    of them or a `rate` or `slow_start` is given), or by `filter`: the first call previews (count, sample, queues,
+    plan) and hands out a confirmation token; the second call with the token starts a throttled background task.
+    One bulk replay task runs per source queue at a time."""
     return await _bulk("replay", body, api, dlq, principal, note)
 
 

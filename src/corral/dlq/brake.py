@@ -53,7 +53,9 @@ class BrakeTrip:
 class ReplayBrake:
     """Counts the deaths of the replays one task made; `check` answers a trip once more than the threshold died."""
 
-    def __init__(self, redis: Redis, keys: Keys, limits: BrakeLimits, since_ms: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, limits: BrakeLimits, since_ms: int, *, watch_when_off: bool = False
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.limits = limits
@@ -61,6 +63,9 @@ class ReplayBrake:
         self.since_ms = since_ms
         self.pending: dict[str, int] = {}
         self.deaths: list[tuple[int, str, str]] = []
+        # Every death seen since `since_ms`, in or out of the window (a slow start reads it even with the brake off).
+        self.died = 0
+        self.watch_when_off = watch_when_off
 
     def watch(self, entry_id: str, number: int) -> None:
         """Follow replay number `number` of an entry until it has an outcome."""
@@ -68,7 +73,7 @@ class ReplayBrake:
 
     async def check(self, now_ms: int) -> BrakeTrip | None:
         """Read the outcomes of the watched replays; a trip when the window holds more deaths than the threshold."""
-        if self.limits.threshold <= 0:
+        if self.limits.threshold <= 0 and not self.watch_when_off:
             self.pending.clear()
             return None
         watched = list(self.pending.items())[:WATCH_BATCH]
@@ -83,7 +88,7 @@ class ReplayBrake:
                     self._record(str(outcome))
         start = now_ms - self.limits.window_seconds * 1000
         self.deaths = [death for death in self.deaths if death[0] >= start]
-        if len(self.deaths) <= self.limits.threshold:
+        if self.limits.threshold <= 0 or len(self.deaths) <= self.limits.threshold:
             return None
         return self._trip()
 
@@ -98,6 +103,7 @@ class ReplayBrake:
         if at < self.since_ms:
             return
         reason = str(value.get("reason") or "")
+        self.died += 1
         self.deaths.append((at, fingerprint(reason), reason))
 
     def _trip(self) -> BrakeTrip:

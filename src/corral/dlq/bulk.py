@@ -1,9 +1,10 @@
-"""Bulk DLQ tasks: replay or delete every entry of a filter in the background, throttled, cancellable, observable.
+"""Bulk DLQ tasks: replay or delete every entry of a filter (or replay a list of ids) in the background, throttled,
+cancellable, observable.
 
 A task's state lives in Redis, so any process can read or cancel it; the process that runs it renews a heartbeat,
 and a running task whose heartbeat stopped (its process died) reads as `abandoned`. A replay task watches its replayed
 jobs (see brake.py) and pauses itself when too many die again; any process can resume a paused task from where it
-stopped, or cancel it.
+stopped, or cancel it. A replay task may start slowly and ramp up to its rate (see ramp.py).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import json
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from corral.dlq.brake import BrakeLimits, ReplayBrake
 from corral.dlq.query import Cursor, DlqFilter, DlqQuery, EntrySummary
+from corral.dlq.ramp import FULL, TICK_SECONDS, RateRamp, SlowStart
 from corral.dlq.replay import Replayer
 from corral.dlq.store import DeadLetterStore
 from corral.errors import ConflictError, CorralError, NotFoundError
@@ -31,8 +33,11 @@ TaskKind = Literal["replay", "delete"]
 ACTIVE = ("running", "cancelling")
 STALE_AFTER_MS = 15_000
 LOCK_MS = 30_000
-TICK_SECONDS = 0.1
 REPLAY_CONCURRENCY = 16
+WALK_PAGE = 100
+# A replay task waiting (for its rate or its slow start's next stage) wakes this often to heartbeat, read the
+# outcomes of its jobs and notice a cancel.
+WAIT_SLICE_SECONDS = 0.5
 MAX_TASKS_LISTED = 100
 SAMPLE_SIZE = 10
 
@@ -73,6 +78,11 @@ class TaskState:
     paused_at: int | None = None
     paused_reason: str | None = None
     paused_fingerprints: list[dict[str, Any]] = field(default_factory=list)
+    source: str = "filter"
+    slow_start: dict[str, int] = field(default_factory=dict)
+    current_rate: int = 0
+    ramp_steps: list[dict[str, Any]] = field(default_factory=list)
+    max_in_flight: int = 0
 
     @classmethod
     def from_hash(cls, raw: dict[str, str], now_ms: int, stale_after_ms: int = STALE_AFTER_MS) -> TaskState:
@@ -103,6 +113,11 @@ class TaskState:
             paused_at=int(raw["pausedAt"]) if raw.get("pausedAt") else None,
             paused_reason=raw.get("pausedReason") or None,
             paused_fingerprints=json.loads(raw.get("pausedFingerprints", "[]")),
+            source=raw.get("source", "filter"),
+            slow_start=json.loads(raw.get("slowStart", "{}")),
+            current_rate=int(raw.get("currentRate") or raw.get("rate") or 0),
+            ramp_steps=json.loads(raw.get("rampSteps", "[]")),
+            max_in_flight=int(raw.get("maxInFlight", 0)),
         )
 
 
@@ -123,6 +138,9 @@ class _Run:
     brake: BrakeLimits
     since_ms: int
     resumed: TaskState | None = None
+    slow: SlowStart = SlowStart()
+    ids: list[str] | None = None
+    max_in_flight: int = 0
 
 
 class BulkTasks:
@@ -137,6 +155,7 @@ class BulkTasks:
         publish: Publish,
         stale_after_ms: int = STALE_AFTER_MS,
         brake: BrakeLimits | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
         self.store = store
         self.redis = store.redis
@@ -147,6 +166,7 @@ class BulkTasks:
         self.publish = publish
         self.stale_after_ms = stale_after_ms
         self.brake = brake or BrakeLimits(threshold=20, window_seconds=60)
+        self.slow_start = slow_start or SlowStart()
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def preview(self, flt: DlqFilter) -> Preview:
@@ -160,6 +180,12 @@ class BulkTasks:
             known: list[str] = await self.redis.zrange(self.keys.dlq_counts("queue"), 0, -1)  # type: ignore[assignment]
             queues = [queue for queue in sorted(known) if await self._matches_in(flt, queue)]
         return Preview(count, page.items, queues)
+
+    async def preview_ids(self, entry_ids: Sequence[str]) -> Preview:
+        """What replaying or deleting these ids would touch: the entries that exist, a sample, their queues."""
+        rows = json.loads(await self.query.rows(list(entry_ids), "summary"))
+        found = [EntrySummary.from_row(row) for row in rows]
+        return Preview(len(found), found[:SAMPLE_SIZE], sorted({item.queue for item in found}))
 
     async def _matches_in(self, flt: DlqFilter, queue: str) -> bool:
         narrowed = DlqFilter(**{**vars(flt), "queue": queue})
@@ -176,41 +202,87 @@ class BulkTasks:
         rate: int | None = None,
         announce: str | None = None,
         brake: BrakeLimits | None = None,
+        slow_start: SlowStart | None = None,
+        max_in_flight: int = 0,
     ) -> TaskState:
         """Start a task over every entry of `flt` in this process; refuses a second replay task on a queue.
 
         `announce` names an event published with the task's outcome when it ends (for example `dlq.cleared`);
-        `brake` overrides the default brake of a replay task.
+        `brake` and `slow_start` override the defaults of a replay task; `max_in_flight` (0: no limit) holds a
+        replay task back while that many of its replayed jobs have no outcome yet, so its brake trips after at
+        most `threshold + max_in_flight` replays of jobs that keep dying, however fast or slow the workers are.
         """
         preview = await self.preview(flt)
+        return await self._start(kind, flt, None, preview, actor, rate, announce, brake, slow_start, max_in_flight)
+
+    async def start_ids(
+        self,
+        entry_ids: Sequence[str],
+        actor: str,
+        rate: int | None = None,
+        brake: BrakeLimits | None = None,
+        slow_start: SlowStart | None = None,
+        max_in_flight: int = 0,
+    ) -> TaskState:
+        """Start a replay task over these entry ids (in the given order, duplicates once), braked and throttled like
+        a replay by filter; ids with no entry are counted as skipped. Refuses a second replay task on a queue."""
+        unique = list(dict.fromkeys(entry_ids))
+        preview = await self.preview_ids(unique)
+        return await self._start(
+            "replay", DlqFilter(), unique, preview, actor, rate, None, brake, slow_start, max_in_flight
+        )
+
+    async def _start(
+        self,
+        kind: TaskKind,
+        flt: DlqFilter,
+        ids: list[str] | None,
+        preview: Preview,
+        actor: str,
+        rate: int | None,
+        announce: str | None,
+        brake: BrakeLimits | None,
+        slow_start: SlowStart | None,
+        max_in_flight: int,
+    ) -> TaskState:
         task_id = secrets.token_hex(6)
         locks = await self._lock_queues(task_id, preview.queues) if kind == "replay" else []
         limits = brake or self.brake
+        slow = slow_start or self.slow_start
+        rate = rate or self.rate
         now = _now()
-        await self.redis.hset(
-            self.keys.dlq_task(task_id),
-            mapping={
-                "id": task_id,
-                "kind": kind,
-                "status": "running",
-                "filter": json.dumps(flt.as_params()),
-                "actor": actor,
-                "queues": ",".join(preview.queues),
-                "rate": rate or self.rate,
-                "total": preview.count,
-                "done": 0,
-                "succeeded": 0,
-                "failed": 0,
-                "skipped": 0,
-                "createdAt": now,
-                "updatedAt": now,
-                "errors": "[]",
-                "brake": json.dumps(limits.as_params() if kind == "replay" else {}),
-                "diedAgain": 0,
-            },
-        )
+        if ids:
+            await self.redis.rpush(self.keys.dlq_task_ids(task_id), *ids)
+        mapping: dict[str, str | int] = {
+            "id": task_id,
+            "kind": kind,
+            "source": "filter" if ids is None else "ids",
+            "status": "running",
+            "filter": json.dumps(flt.as_params()),
+            "actor": actor,
+            "queues": ",".join(preview.queues),
+            "rate": rate,
+            "total": preview.count if ids is None else len(ids),
+            "done": 0,
+            "succeeded": 0,
+            "failed": 0,
+            "skipped": 0,
+            "createdAt": now,
+            "updatedAt": now,
+            "errors": "[]",
+            "brake": json.dumps(limits.as_params() if kind == "replay" else {}),
+            "diedAgain": 0,
+        }
+        if kind == "replay":
+            mapping["slowStart"] = json.dumps(slow.as_params(rate, limits.window_seconds))
+            mapping["currentRate"] = min(rate, slow.start_rate(rate))
+            mapping["maxInFlight"] = max_in_flight
+        await self.redis.hset(self.keys.dlq_task(task_id), mapping=mapping)  # type: ignore[arg-type]
         await self.redis.zadd(self.keys.dlq_tasks, {task_id: now})
-        self._spawn(task_id, _Run(kind, flt, actor, rate or self.rate, locks, announce, limits, now))
+        run = _Run(
+            kind, flt, actor, rate, locks, announce, limits, now, slow=slow, ids=ids, max_in_flight=max_in_flight
+        )
+        self._spawn(task_id, run)
         return await self.get(task_id)
 
     async def _lock_queues(self, task_id: str, queues: list[str]) -> list[str]:
@@ -251,7 +323,27 @@ class BulkTasks:
             int(state.brake.get("brake_window", self.brake.window_seconds)),
         )
         flt = DlqFilter.from_params(state.filter)
-        self._spawn(task_id, _Run("replay", flt, state.actor, state.rate, locks, None, limits, now, resumed=state))
+        slow = SlowStart(int(state.slow_start.get("slow_start", FULL)))
+        ids: list[str] | None = None
+        if state.source == "ids":
+            ids = await self.redis.lrange(self.keys.dlq_task_ids(task_id), 0, -1)  # type: ignore[assignment]
+        # A resumed task starts slowly again, as a new task would: it paused because its jobs kept dying.
+        await self.redis.hset(key, mapping={"currentRate": min(state.rate, slow.start_rate(state.rate))})
+        run = _Run(
+            "replay",
+            flt,
+            state.actor,
+            state.rate,
+            locks,
+            None,
+            limits,
+            now,
+            resumed=state,
+            slow=slow,
+            ids=ids,
+            max_in_flight=state.max_in_flight,
+        )
+        self._spawn(task_id, run)
         return await self.get(task_id)
 
     async def get(self, task_id: str) -> TaskState:
@@ -277,8 +369,10 @@ class BulkTasks:
         if state.status == "paused":
             if await self.store.scripts.swap_status(keys=[self.keys.dlq_task(task_id)], args=["paused", "cancelled"]):
                 await self.redis.hset(self.keys.dlq_task(task_id), "finishedAt", _now())
+                await self.redis.delete(self.keys.dlq_task_ids(task_id))
         elif state.status == "abandoned":
             await self.redis.hset(self.keys.dlq_task(task_id), mapping={"status": "cancelled", "finishedAt": _now()})
+            await self.redis.delete(self.keys.dlq_task_ids(task_id))
         elif state.status == "running":
             await self.redis.hset(self.keys.dlq_task(task_id), "status", "cancelling")
         return await self.get(task_id)
@@ -302,7 +396,6 @@ class BulkTasks:
 
     async def _run(self, task_id: str, run: _Run) -> None:
         key = self.keys.dlq_task(task_id)
-        kind, flt, rate, locks = run.kind, run.flt, run.rate, run.locks
         before = run.resumed
         counts = {
             "done": before.done if before else 0,
@@ -311,51 +404,27 @@ class BulkTasks:
             "skipped": before.skipped if before else 0,
         }
         errors: list[str] = list(before.errors) if before else []
-        cursor = await self.redis.hget(key, "cursor") if before else None
-        after = Cursor.parse(str(cursor)) if cursor else None
-        brake = ReplayBrake(self.redis, self.keys, run.brake, run.since_ms) if kind == "replay" else None
-        died_before = before.died_again if before else 0
         status = "completed"
-        started = time.monotonic()
-        done_at_start = counts["done"]
-        last_event = 0.0
         try:
-            async for batch, position in self._batches(kind, flt, max(1, int(rate * TICK_SECONDS)), after):
-                if await self.redis.hget(key, "status") == "cancelling":
-                    status = "cancelled"
-                    break
-                if kind == "replay":
-                    await self._replay_batch(batch, run.actor, counts, errors, brake)
-                else:
-                    gone = await self.store.delete_entries(batch)
-                    counts["done"] += len(batch)
-                    counts["succeeded"] += len(gone)
-                    counts["skipped"] += len(batch) - len(gone)
-                    await self.publish("dlq.deleted", {"task": task_id, "count": len(gone), "entries": batch[:100]})
-                await self._save(key, counts, errors, locks, position)
-                if brake is not None and await self._braked(task_id, brake, died_before):
-                    status = "paused"
-                    break
-                if time.monotonic() - last_event >= 0.5:
-                    last_event = time.monotonic()
-                    await self._progress(task_id)
-                # Throttle: never ahead of `rate` entries per second since the start.
-                ahead = (counts["done"] - done_at_start) / rate - (time.monotonic() - started)
-                if ahead > 0:
-                    await asyncio.sleep(ahead)
+            if run.kind == "replay":
+                status = await self._replay_all(task_id, run, counts, errors)
+            else:
+                status = await self._delete_all(task_id, run, counts, errors)
         except asyncio.CancelledError:
             # The process is stopping: keep the progress; the task reads as abandoned once its heartbeat is stale.
             with contextlib.suppress(Exception):
-                await self._save(key, counts, errors, locks)
+                await self._save(key, counts, errors, run.locks)
             raise
         except Exception as exc:
-            logger.exception("bulk %s task %s failed", kind, task_id)
+            logger.exception("bulk %s task %s failed", run.kind, task_id)
             status = "failed"
             errors.append(f"task stopped: {exc}")
-        await self._save(key, counts, errors, locks)
+        await self._save(key, counts, errors, run.locks)
         if status != "paused":
             await self.redis.hset(key, mapping={"status": status, "finishedAt": _now()})
-        await self._release(locks, task_id)
+            # Only a paused task goes on again; an ended one needs its list of ids no more.
+            await self.redis.delete(self.keys.dlq_task_ids(task_id))
+        await self._release(run.locks, task_id)
         await self._progress(task_id)
         if status == "paused":
             state = await self.get(task_id)
@@ -364,13 +433,81 @@ class BulkTasks:
                 {"task": task_id, "reason": state.paused_reason, "fingerprints": state.paused_fingerprints},
             )
         elif run.announce:
-            await self.publish(run.announce, {"task": task_id, "status": status, "filter": flt.as_params(), **counts})
+            await self.publish(
+                run.announce, {"task": task_id, "status": status, "filter": run.flt.as_params(), **counts}
+            )
+
+    async def _delete_all(self, task_id: str, run: _Run, counts: dict[str, int], errors: list[str]) -> str:
+        """Delete every entry of the filter, a tick's worth at a time; the task's final status."""
+        key = self.keys.dlq_task(task_id)
+        started, last_event = time.monotonic(), 0.0
+        async for batch in self._delete_batches(run.flt, max(1, int(run.rate * TICK_SECONDS))):
+            if await self.redis.hget(key, "status") == "cancelling":
+                return "cancelled"
+            gone = await self.store.delete_entries(batch)
+            counts["done"] += len(batch)
+            counts["succeeded"] += len(gone)
+            counts["skipped"] += len(batch) - len(gone)
+            await self.publish("dlq.deleted", {"task": task_id, "count": len(gone), "entries": batch[:100]})
+            await self._save(key, counts, errors, run.locks)
+            if time.monotonic() - last_event >= 0.5:
+                last_event = time.monotonic()
+                await self._progress(task_id)
+            # Throttle: never ahead of `rate` entries per second since the start.
+            ahead = counts["done"] / run.rate - (time.monotonic() - started)
+            if ahead > 0:
+                await asyncio.sleep(ahead)
+        return "completed"
+
+    async def _replay_all(self, task_id: str, run: _Run, counts: dict[str, int], errors: list[str]) -> str:
+        """Replay the task's entries at its (ramping) rate, watching the brake; the task's final status."""
+        key = self.keys.dlq_task(task_id)
+        watch = run.slow.percent < FULL or run.max_in_flight > 0
+        brake = ReplayBrake(self.redis, self.keys, run.brake, run.since_ms, watch_when_off=watch)
+        ramp = RateRamp.start(run.rate, run.slow, run.brake.window_seconds, time.monotonic())
+        await self.redis.hset(key, mapping={"currentRate": ramp.current, "rampSteps": "[]"})
+        died_before = run.resumed.died_again if run.resumed else 0
+        died_at_stage = 0
+        cursor = await self.redis.hget(key, "cursor") if run.resumed else None
+        items = self._replay_items(run, str(cursor) if cursor else None)
+        last_event = 0.0
+        try:
+            while True:
+                if await self.redis.hget(key, "status") == "cancelling":
+                    return "cancelled"
+                if await self._braked(task_id, brake, died_before):
+                    return "paused"
+                now = time.monotonic()
+                if ramp.next_stage(now, brake.died > died_at_stage, counts["done"], _now()):
+                    died_at_stage = brake.died
+                    steps = json.dumps(ramp.steps)
+                    await self.redis.hset(key, mapping={"currentRate": ramp.current, "rampSteps": steps})
+                wait = ramp.delay(now)
+                room = run.max_in_flight - len(brake.pending) if run.max_in_flight else None
+                if wait > 0 or (room is not None and room <= 0):
+                    await asyncio.sleep(min(wait, WAIT_SLICE_SECONDS) if wait > 0 else TICK_SECONDS)
+                    await self._save(key, counts, errors, run.locks)
+                    continue
+                size = ramp.batch_size() if room is None else min(ramp.batch_size(), room)
+                if size == 0:
+                    continue
+                batch, position = await self._take(items, size)
+                if not batch:
+                    return "completed"
+                await self._replay_batch(batch, run.actor, counts, errors, brake)
+                ramp.record(len(batch))
+                await self._save(key, counts, errors, run.locks, position)
+                if time.monotonic() - last_event >= 0.5:
+                    last_event = time.monotonic()
+                    await self._progress(task_id)
+        finally:
+            await items.aclose()
 
     async def _braked(self, task_id: str, brake: ReplayBrake, died_before: int) -> bool:
         """Count the replays that died again; on a trip, store the pause with its reason and fingerprints."""
         trip = await brake.check(_now())
         key = self.keys.dlq_task(task_id)
-        died = died_before + len(brake.deaths)
+        died = died_before + brake.died
         if trip is None:
             await self.redis.hset(key, "diedAgain", died)
             return False
@@ -387,19 +524,37 @@ class BulkTasks:
         )
         return True
 
-    async def _batches(self, kind: TaskKind, flt: DlqFilter, size: int, after: Cursor | None) -> Any:
-        if kind == "replay":
-            async for items in self.query.walk_ids(flt, size, after):
-                score, last = items[-1]
-                yield [entry_id for _score, entry_id in items], str(Cursor(score, last))
+    async def _replay_items(self, run: _Run, after: str | None) -> AsyncGenerator[tuple[str, str], None]:
+        """The entries a replay task goes through after the stored position, each with the position after it."""
+        if run.ids is not None:
+            for index in range(int(after or 0), len(run.ids)):
+                yield run.ids[index], str(index + 1)
             return
-        # Deleting: walk again from the top until a walk finds nothing, so entries that shared a cursor's
-        # millisecond with a deleted cursor entry are not left behind.
+        async for items in self.query.walk_ids(run.flt, WALK_PAGE, Cursor.parse(after) if after else None):
+            for score, entry_id in items:
+                yield entry_id, str(Cursor(score, entry_id))
+
+    @staticmethod
+    async def _take(items: AsyncIterator[tuple[str, str]], size: int) -> tuple[list[str], str | None]:
+        """Up to `size` next entries and the position after the last of them."""
+        batch: list[str] = []
+        position: str | None = None
+        while len(batch) < size:
+            try:
+                entry_id, position = await anext(items)
+            except StopAsyncIteration:
+                break
+            batch.append(entry_id)
+        return batch, position
+
+    async def _delete_batches(self, flt: DlqFilter, size: int) -> AsyncIterator[list[str]]:
+        # Walk again from the top until a walk finds nothing, so entries that shared a cursor's millisecond with
+        # a deleted cursor entry are not left behind.
         while True:
             found = False
             async for items in self.query.walk_ids(flt, size):
                 found = True
-                yield [entry_id for _score, entry_id in items], None
+                yield [entry_id for _score, entry_id in items]
             if not found:
                 return
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -11,9 +10,10 @@ from redis.asyncio import Redis
 from corral.contracts.base import Registry
 from corral.dlq.analytics import DlqAnalytics
 from corral.dlq.brake import BrakeLimits
-from corral.dlq.bulk import SAMPLE_SIZE, BulkTasks, Preview, TaskState
+from corral.dlq.bulk import BulkTasks, Preview, TaskState
 from corral.dlq.entry import DeadLetterEntry
-from corral.dlq.query import DlqFilter, DlqQuery, EntrySummary
+from corral.dlq.query import DlqFilter, DlqQuery
+from corral.dlq.ramp import SlowStart
 from corral.dlq.replay import Replayer, ReplayResult
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
@@ -41,6 +41,7 @@ class DlqService:
         store: DeadLetterStore | None = None,
         bus: EventBus | None = None,
         brake: BrakeLimits | None = None,
+        slow_start: SlowStart | None = None,
     ) -> None:
         # The composition root passes the process's one store and event bus; alone, the service makes its own.
         self.store = store or DeadLetterStore(redis, keys, registry)
@@ -48,7 +49,9 @@ class DlqService:
         self.analytics = DlqAnalytics(redis, keys)
         self.replayer = Replayer(self.store, engine, registry)
         self.bus = bus or EventBus(redis, keys)
-        self.tasks = BulkTasks(self.store, self.query, self.replayer, bulk_rate, self.publish, brake=brake)
+        self.tasks = BulkTasks(
+            self.store, self.query, self.replayer, bulk_rate, self.publish, brake=brake, slow_start=slow_start
+        )
 
     async def publish(self, event_type: str, data: dict[str, Any], queue: str | None = None) -> None:
         """Publish a DLQ event; a failed publication is logged and never fails the operation."""
@@ -85,9 +88,7 @@ class DlqService:
 
     async def preview_ids(self, entry_ids: list[str]) -> Preview:
         """What deleting or replaying these ids would touch: the entries that exist, a sample, their queues."""
-        rows = json.loads(await self.query.rows(entry_ids[:MAX_IDS], "summary"))
-        found = [EntrySummary.from_row(row) for row in rows]
-        return Preview(len(found), found[:SAMPLE_SIZE], sorted({item.queue for item in found}))
+        return await self.tasks.preview_ids(entry_ids[:MAX_IDS])
 
     async def replay_many(self, entry_ids: list[str], actor: str) -> dict[str, str]:
         """Replay each entry by id; entry id -> the new job id, or `error: <reason>`."""

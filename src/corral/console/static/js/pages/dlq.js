@@ -3,7 +3,7 @@
 // replay (optionally edited) and delete; clear behind the typed double confirmation.
 
 import { api } from "../api.js";
-import { bulkByFilter } from "../bulk.js";
+import { bulkByFilter, planText, taskPlan } from "../bulk.js";
 import { showRetention } from "../retention.js";
 import { onRefresh, startShell } from "../shell.js";
 import {
@@ -241,12 +241,16 @@ function summarise(results) {
   return failed.length ? `; ${failed.length} failed (${truncate(failed[0], 100)})` : "";
 }
 
+// More selected entries than the brake's threshold run as a braked background task (shown in the task panel).
 $("#replay-selected").addEventListener("click", (event) =>
   act(event.currentTarget, async () => {
     const result = await api.post("/owner/dlq/replay", { ids: [...selected] });
-    await reload();
+    if (result.status === "started") await loadTasks();
+    else await reload();
     return result;
-  }, (result) => `Replayed ${result.count} entr${result.count === 1 ? "y" : "ies"}${summarise(result.results)}`));
+  }, (result) => (result.status === "started"
+    ? `Replay of ${result.count} selected entr${result.count === 1 ? "y" : "ies"} started as task ${result.task.id}`
+    : `Replayed ${result.count} entr${result.count === 1 ? "y" : "ies"}${summarise(result.results)}`)));
 
 $("#delete-selected").addEventListener("click", async (event) => {
   const button = event.currentTarget;
@@ -309,6 +313,12 @@ async function loadTasks() {
       el("span", { class: "muted", text: `${fmtNumber(task.done)}/${fmtNumber(task.total)} · ${task.succeeded} ok · `
         + `${task.failed} failed · ${task.skipped} skipped · ${task.queues.join(", ")} · by ${task.actor} · ${fmtAgo(task.created_at)}` }),
       progress);
+    if (task.kind === "replay") {
+      const ramping = task.current_rate < task.rate && (task.status === "running" || task.status === "paused");
+      item.appendChild(el("p", { class: "muted small-text", dataset: { plan: task.id },
+        text: `${task.source === "ids" ? "selected entries" : "by filter"} · ${planText(taskPlan(task))}`
+          + `${ramping ? ` · now ${fmtNumber(task.current_rate)}/s` : ""}` }));
+    }
     if (task.errors.length) item.appendChild(el("p", { class: "error-text small-text", text: truncate(task.errors.join("; "), 300) }));
     if (task.status === "paused") {
       item.appendChild(el("p", { class: "error-text small-text", text: `Paused: ${task.paused_reason || ""}` }));
