@@ -83,6 +83,7 @@ class Runtime:
                 on_stalled=self._stalled,
                 lock_duration_ms=self.settings.lock_duration_ms,
                 stalled_interval_ms=self.settings.stalled_interval_ms,
+                redact=self.registry.redacted,
             )
             await consumer.start()
             self._consumers.append(consumer)
