@@ -8,6 +8,7 @@ import json
 import logging
 from typing import Any
 
+from api.realtime_peers import next_frame, open_socket
 from corral.contracts.base import EnqueueOptions
 from corral.contracts.secrets import MASK
 from corral.errors import JobFailure
@@ -16,7 +17,6 @@ from corral.hooks import HookBus
 from corral.realtime.observer import publish_job_events
 from corral_reference.contracts import PluginWebhook, default_registry
 
-from api.realtime_peers import next_frame, open_socket
 from support import eventually
 
 SECRET = "vault:whsec-leak-8Hq3"
@@ -80,7 +80,7 @@ async def test_a_secret_quoted_by_a_handler_reaches_no_event_answer_store_search
     # Then no event holds the secret; the failures' reasons and the progress show the mask where it was
     assert SECRET not in json.dumps(events)
     failures = [e for e in events if e["type"] in ("job.failed", "dlq.added") and e["jobId"] == dead]
-    assert len(failures) == 3 and all(f"\"secretRef\": \"{MASK}\"" in e["data"]["reason"] for e in failures)
+    assert len(failures) == 3 and all(f'"secretRef": "{MASK}"' in e["data"]["reason"] for e in failures)
     progress = [e for e in events if e["type"] == "job.progress"]
     assert progress and all(e["data"]["progress"]["ref"] == MASK for e in progress)
     # And what the job stores (reason, stack traces, log lines, progress) holds the mask, never the secret
