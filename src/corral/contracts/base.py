@@ -90,6 +90,9 @@ class JobType:
         """The payload parsed by the contract; raises PayloadValidationError naming every bad field."""
         if isinstance(payload, self.contract):
             return payload
+        if isinstance(payload, BaseModel):
+            # Another contract's model (the base of this one, whose variant marks more fields secret): its fields.
+            payload = payload.model_dump(mode="json", by_alias=True)
         try:
             return self.contract.model_validate(payload)
         except ValidationError as exc:
