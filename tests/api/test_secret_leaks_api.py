@@ -1,5 +1,6 @@
 """A handler that quotes its payload's secret in a log line, its progress, a failure and a result: the secret reaches
-no realtime event, no API answer, no stored failure, no DLQ search and no log line; the mask shows where it was."""
+no realtime event, no API answer, no stored failure, no failure group, no DLQ search and no log line; the mask shows
+where it was."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from corral.contracts.secrets import MASK
 from corral.errors import JobFailure
 from corral.handlers import HandlerSet, JobContext
 from corral.hooks import HookBus
+from corral.dlq.observer import observe_dlq
+from corral.monitoring.observer import observe_monitoring
 from corral.realtime.observer import publish_job_events
 from corral_reference.contracts import PluginWebhook, default_registry
 
@@ -65,7 +68,8 @@ async def test_a_secret_quoted_by_a_handler_reaches_no_event_answer_store_search
     registry = default_registry()
     hooks = HookBus()
     runtime = await start_runtime(registry, leaky_handlers(), queues=["plugins"], hooks=hooks)
-    publish_job_events(hooks, worker_services, runtime)
+    for observe in (publish_job_events, observe_dlq, observe_monitoring):
+        observe(hooks, worker_services, runtime)
     producer = make_producer(registry)
     # When one job fails twice (a retry, then for good) quoting its payload, and one returns the secret
     dead = await producer.enqueue("plugin.webhook", webhook("article.published"), EnqueueOptions(attempts=2))
@@ -107,6 +111,7 @@ async def test_a_secret_quoted_by_a_handler_reaches_no_event_answer_store_search
             "entries": entries,
             "entry": read(f"/owner/dlq/entries/{entries[0]['id']}"),
             "groups": read("/owner/dlq/analytics"),
+            "queue_failures": read("/owner/failures", queue="plugins", window="1h"),
             "failed_jobs": read("/owner/queues/plugins/jobs", state="failed"),
             "by_secret": read("/owner/dlq/entries", q=f'"{SECRET}"'),
             "by_secret_words": read("/owner/dlq/entries", q="whsec leak 8Hq3"),
@@ -126,6 +131,10 @@ async def test_a_secret_quoted_by_a_handler_reaches_no_event_answer_store_search
     assert shown["echoed"]["progress"] == {"step": "signing", "ref": MASK}
     assert [e["job_id"] for e in shown["entries"]] == [dead] and MASK in shown["entries"][0]["failed_reason"]
     assert MASK in shown["entry"]["failed_reason"] and all(MASK in line for line in shown["entry"]["stacktrace"])
+    # And the failure groups (the DLQ's and the queue's) hold the masked reason as their sample
+    assert f'"secretRef": "{MASK}"' in shown["groups"]["top_fingerprints"][0]["sample_reason"]
+    reasons = shown["queue_failures"]["reasons"]
+    assert len(reasons) == 1 and reasons[0]["failed_attempts"] == 2 and MASK in reasons[0]["sample"]
     # And a guess of the secret finds nothing, while the entry is found by its other fields
     assert shown["by_secret"]["items"] == [] and shown["by_secret_words"]["items"] == []
     assert shown["by_secret_error"]["items"] == [] and shown["jobs_by_secret"]["items"] == []
