@@ -21,9 +21,9 @@ SECRET = "vault:whsec-cli-90b"
 
 
 def test_show_and_export_mask_secrets_and_reveal_is_logged(valkey_url: str, tmp_path: Path, seeder) -> None:
-    # Given a dead webhook job whose payload holds a secret reference
+    # Given a dead webhook job whose payload holds a secret reference, quoted by its failure reason
     payload = {"pluginId": "crm", "url": "http://127.0.0.1:9/hook", "event": "e", "body": {}, "secretRef": SECRET}
-    entry_id = seeder.add("plugin.webhook", payload, "HTTP 410")
+    entry_id = seeder.add("plugin.webhook", payload, f"HTTP 410: no key {SECRET}")
     env = {"CORRAL_REDIS_URL": valkey_url, "CORRAL_DATA_DIR": str(tmp_path / "data"), "CORRAL_ACTOR": "ops@x.org"}
     runner = CliRunner()
     # When the entry is shown, exported as JSON Lines and CSV, then shown with --reveal
@@ -37,6 +37,8 @@ def test_show_and_export_mask_secrets_and_reveal_is_logged(valkey_url: str, tmp_
     # Then only the reveal prints the value; the show and both files keep the key with the mask
     assert shown.exit_code == 0 and json.loads(shown.stdout)["data"]["secretRef"] == MASK
     assert SECRET not in shown.output
+    assert json.loads(shown.stdout)["failed_reason"] == f"HTTP 410: no key {MASK}"
+    assert all(SECRET not in line for line in json.loads(shown.stdout)["stacktrace"])
     assert json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])["data"]["secretRef"] == MASK
     for fmt in ("jsonl", "csv"):
         assert SECRET not in (tmp_path / f"out.{fmt}").read_text()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 from pydantic import BaseModel, Field
 
 from corral import JobContract, Secret
-from corral.contracts.secrets import MASK, mask, restore, secret_paths, still_masked
+from corral.contracts.secrets import MASK, mask, redact, restore, secret_paths, secret_values, still_masked
 
 
 class Credential(BaseModel):
@@ -68,3 +69,21 @@ def test_restore_gives_masked_secrets_their_values_and_keeps_new_ones() -> None:
     assert [m["token"] for m in restored["mirrors"]] == ["t-1", "t-new", MASK]
     assert restored["named"]["backup"]["token"] == "t-3" and restored["note"] == "changed"
     assert still_masked(restored, paths) == ["mirrors.2.token"]
+
+
+def test_secret_values_are_found_at_every_path_and_redacted_wherever_text_quotes_them() -> None:
+    # Given a payload's secret values, one of them with characters JSON escapes
+    payload = {**PAYLOAD, "api-key": 'k-"quoted"-é'}
+    found = secret_values(payload, secret_paths(Deploy))
+    # When a reason quoting the payload as JSON, a log line and a result document are redacted
+    reason = f"hook refused {json.dumps(payload)} (token t-2)"
+    result = {"echo": {"t-3": ["t-1 and t-0"]}, "count": 3, "note": "hello"}
+    # Then every secret, plain or JSON-escaped, is the mask; other text and non-text values are kept
+    assert set(found) >= {"t-0", "t-1", "t-2", "t-3", 'k-"quoted"-é', 'k-\\"quoted\\"-\\u00e9'}
+    redacted = redact(reason, found)
+    assert all(secret not in redacted for secret in ("t-0", "t-1", "t-2", "t-3", "quoted"))
+    assert redacted.count(MASK) == 6 and '"note": "hello"' in redacted
+    assert redact(result, found) == {"echo": {MASK: [f"{MASK} and {MASK}"]}, "count": 3, "note": "hello"}
+    # And a payload without secret values redacts nothing
+    assert secret_values({"note": "hello"}, secret_paths(Deploy)) == ()
+    assert redact("t-1", ()) == "t-1"

@@ -162,7 +162,7 @@ def show(
     from corral.tracing import trace_id
 
     async def run(s: Services) -> dict[str, Any]:
-        from corral.contracts.secrets import dotted, mask
+        from corral.contracts.secrets import dotted, mask, redact, secret_values
 
         entry = await s.dlq.entry(entry_id)
         paths = s.registry.secret_paths(entry.name)
@@ -171,7 +171,10 @@ def show(
             details = {"job": entry.name, "job_id": entry.job_id, "fields": dotted(paths)}
             await s.audit.record_access(actor(), "dlq_entry_secrets", [entry_id], details)
         elif paths:
+            quoted = secret_values(entry.data, paths)
             shown["data"] = mask(entry.data, paths)
+            for name in ("failed_reason", "reason_pattern", "stacktrace", "died_again"):
+                shown[name] = redact(shown[name], quoted)
         return shown
 
     out.print_json(data=_run(data_dir, run))

@@ -464,6 +464,18 @@ class Engine:
         await asyncio.gather(*(queue.close() for queue in queues.values()), return_exceptions=True)
 
 
+def _unchanged(value: Any) -> Any:
+    return value
+
+
+# (job name, job data, value) -> the value with the exact text of that payload's secret values masked.
+Redactor = Callable[[str, Any, Any], Any]
+
+
+class _RedactedError(Exception):
+    """A failed attempt's error as it is stored: its message with the job's secret values masked."""
+
+
 @dataclass
 class RunningJob:
     """What a handler runner sees of the job being processed."""
@@ -478,18 +490,20 @@ class RunningJob:
     on_progress: Callable[[RunningJob, Any], Awaitable[None]] | None = None
     trace: str | None = None
     trace_link: str | None = None
+    # Replaces the exact text of this job's secret payload values with the mask in what it writes out.
+    redact: Callable[[Any], Any] = _unchanged
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
         hooks), whoever reports it: a handler through its context or code holding the running job."""
-        value = progress if isinstance(progress, int | float) else dict(progress)
+        value = progress if isinstance(progress, int | float) else self.redact(dict(progress))
         await self._job.updateProgress(value)
         if self.on_progress is not None:
             await self.on_progress(self, value)
 
     async def log(self, line: str) -> None:
-        """Append a line to the job's log."""
-        await self._job.log(line)
+        """Append a line to the job's log (secret payload values masked)."""
+        await self._job.log(self.redact(line))
 
     async def add_children(self, children: Sequence[ChildJob]) -> list[str]:
         """Add jobs, on any queues, that this job waits for; all in one transaction. Returns their ids.
@@ -730,8 +744,10 @@ class QueueConsumer:
         stalled_interval_ms: int = 5_000,
         max_stalled_count: int = 1,
         worker_name: str | None = None,
+        redact: Redactor | None = None,
     ) -> None:
         self.config = config
+        self._redact = redact
         self.redis = redis
         self.dlq = dlq
         self._process = process
@@ -840,7 +856,13 @@ class QueueConsumer:
             _job=job,
             trace=job.opts.get(TRACE_OPTION),
             trace_link=job.opts.get(TRACE_LINK_OPTION),
+            redact=functools.partial(self._redact, job.name, job.data) if self._redact is not None else _unchanged,
         )
+
+    def _redact_stacktrace(self, job: Job, view: RunningJob) -> None:
+        # bullmq appends the handled exception's traceback, whose text quotes the error's message.
+        Job.updateStacktrace(job)
+        job.stacktrace = [view.redact(line) if isinstance(line, str) else line for line in job.stacktrace]
 
     async def _run_job(self, job: Job, _token: str) -> Any:
         try:
@@ -851,15 +873,19 @@ class QueueConsumer:
     async def move_to_failed(self, job: Job, err: Exception, token: str, fetch_next: bool = False) -> Any:
         """Fail one attempt: retry with backoff while attempts remain, else move to failed and into the DLQ at once."""
         view = self._view(job)
+        # A reason or stack trace quoting the payload must not carry its secrets into the job, the DLQ, its search,
+        # failure groups, events or logs: they are masked before anything is stored.
+        reason = view.redact(str(err))
+        job.updateStacktrace = functools.partial(self._redact_stacktrace, job, view)
         if not _is_final(job, err):
             backoff = job.opts.get("backoff")
             if isinstance(backoff, dict) and backoff.get("type") == BACKOFF_TYPE and backoff.get("jitter"):
                 # bullmq's Python built-in would drop the jitter: route it to Corral's strategy, which keeps it.
                 job.opts = {**job.opts, "backoff": {**backoff, "type": LEGACY_BACKOFF_TYPE}}
-            result = await Job.moveToFailed(job, err, token, fetch_next)
-            await self._on_failure(FailureNotice(view, str(err), final=False, retry_delay_ms=int(job.delay or 0)))
+            stored = err if reason == str(err) else _RedactedError(reason)
+            result = await Job.moveToFailed(job, stored, token, fetch_next)
+            await self._on_failure(FailureNotice(view, reason, final=False, retry_delay_ms=int(job.delay or 0)))
             return result
-        reason = str(err)
         job.failedReason = reason
         job.updateStacktrace()
         fields = {"failedReason": reason, "stacktrace": json.dumps(job.stacktrace, separators=(",", ":"))}

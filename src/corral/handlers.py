@@ -34,7 +34,7 @@ class JobContext:
         running job, so progress reported on `ctx.job` directly is emitted too)."""
         await self.job.report_progress(value)
         if self.on_progress is not None:
-            await self.on_progress(self.job, value)
+            await self.on_progress(self.job, value if isinstance(value, int | float) else self.job.redact(dict(value)))
 
     async def log(self, line: str) -> None:
         """Append a line to the job's log."""

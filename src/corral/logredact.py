@@ -1,13 +1,18 @@
-"""A logging filter that removes credentials from every line: tokens in URLs, bearer values, cookies, passwords.
+"""A logging filter that removes credentials from every line: tokens in URLs, bearer values, cookies, passwords,
+and the secret payload values of the job whose handler is running.
 
 Corral never logs a secret on purpose; this is the net under the libraries it runs on (uvicorn logs a WebSocket's
-path with its query string, a `?token=` included, and `websockets` logs request headers at debug level).
+path with its query string, a `?token=` included, and `websockets` logs request headers at debug level) and under
+handlers that log their payload (the runtime names the running job's secret values in a context variable).
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 REDACTED = "***"
 
@@ -29,8 +34,25 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# The exact secret payload values of the job whose handler runs in this context (and the tasks it starts).
+_JOB_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("corral_job_secrets", default=())
+
+
+@contextmanager
+def job_secrets(values: tuple[str, ...]) -> Iterator[None]:
+    """Within the block, every line logged in this context has these values (longest first) replaced by `***`."""
+    token = _JOB_SECRETS.set(values)
+    try:
+        yield
+    finally:
+        _JOB_SECRETS.reset(token)
+
+
 def redact_secrets(text: str) -> str:
-    """`text` with every credential-looking value replaced by `***`."""
+    """`text` with every credential-looking value, and the running job's secret values, replaced by `***`."""
+    for secret in _JOB_SECRETS.get():
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

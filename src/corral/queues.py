@@ -133,7 +133,9 @@ class QueueService:
             for job in chunk:
                 if job.id == needle:
                     continue
-                if lowered in job.name.lower() or lowered in json.dumps(job.data, default=str).lower():
+                # Matched on the payload as it is shown: a secret value cannot be found by guessing it.
+                shown = self.registry.masked(job.name, job.data)
+                if lowered in job.name.lower() or lowered in json.dumps(shown, default=str).lower():
                     found.append(job)
         start = (page - 1) * size
         return JobPage(found[start : start + size], len(found), page, size, scanned, scanned < total_in_state)

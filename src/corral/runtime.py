@@ -13,8 +13,10 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from corral import logredact
 from corral.connection import redis_client
 from corral.contracts.base import Registry, field_errors
+from corral.contracts.secrets import secret_values
 from corral.engine import DeadLetterSink, FailureNotice, QueueConsumer, RunningJob, WaitingForChildren
 from corral.errors import ContractViolationError, JobTimeoutError, NoHandlerError
 from corral.handlers import Handler, JobContext
@@ -83,6 +85,7 @@ class Runtime:
                 on_stalled=self._stalled,
                 lock_duration_ms=self.settings.lock_duration_ms,
                 stalled_interval_ms=self.settings.stalled_interval_ms,
+                redact=self.registry.redacted,
             )
             await consumer.start()
             self._consumers.append(consumer)
@@ -155,7 +158,9 @@ class Runtime:
         try:
             async with asyncio.timeout(timeout) as deadline:
                 job.on_progress = self._progressed
-                result = await handler(JobContext(job, self.services), payload)
+                # A line the handler (or a library it calls) logs has the payload's secret values redacted.
+                with logredact.job_secrets(secret_values(job.data, self.registry.secret_paths(job.name))):
+                    result = await handler(JobContext(job, self.services), payload)
         except TimeoutError:
             if deadline.expired():
                 raise JobTimeoutError(f"timed out after {timeout:g}s") from None

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from corral_reference.app import app
+from corral_reference.app import app, private_ai_app
 
-__all__ = ["app"]
+__all__ = ["app", "private_ai_app"]

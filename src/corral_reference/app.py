@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from corral.app import Corral
-from corral_reference.contracts import CATALOGUE_JOBS, CATALOGUE_QUEUES
+from corral.contracts.base import JobType
+from corral_reference.contracts import CATALOGUE_JOBS, CATALOGUE_QUEUES, PRIVATE_AI_JOBS
 from corral_reference.demo import demo_jobs
 from corral_reference.workers import register_all
 
-app = Corral("corral-reference")
-for _queue in CATALOGUE_QUEUES:
-    if _queue.name != "dlq":
-        app.add_queue(_queue)
-for _job in CATALOGUE_JOBS:
-    app.add_job(_job)
-app.on_worker(register_all)
-app.demo_traffic = demo_jobs
-app.add_migrations(Path(__file__).parent / "migrations" / "versions", "corral_reference_version")
+
+def _catalogue(jobs: Iterable[JobType]) -> Corral:
+    built = Corral("corral-reference")
+    for queue in CATALOGUE_QUEUES:
+        if queue.name != "dlq":
+            built.add_queue(queue)
+    for job in jobs:
+        built.add_job(job)
+    built.on_worker(register_all)
+    built.demo_traffic = demo_jobs
+    built.add_migrations(Path(__file__).parent / "migrations" / "versions", "corral_reference_version")
+    return built
+
+
+app = _catalogue(CATALOGUE_JOBS)
+# The same catalogue whose AI prompts and texts are secret fields: `CORRAL_APP=corral_reference:private_ai_app`.
+private_ai_app = _catalogue(PRIVATE_AI_JOBS)

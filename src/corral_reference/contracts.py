@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from typing import Annotated, Literal, TypeVar
 from urllib.parse import urlsplit
 
@@ -487,6 +488,57 @@ CATALOGUE_JOBS: tuple[JobType, ...] = (
         SystemCleanup,
         "Trims old jobs, event streams, DLQ entries and audit rows per retention.",
     ),
+)
+
+
+# --- AI text as secret fields -----------------------------------------------------------------------------------------
+# Contracts are classes, read when the application is imported, before any setting is: a field cannot become secret
+# by a setting's value. A deployment whose prompts and texts are confidential asks for these contracts instead by
+# serving `CORRAL_APP=corral_reference:private_ai_app` (every process reads the same setting, so the API, the CLI and
+# the workers agree on which fields are masked). Same fields, same limits; the text sent to the AI provider is secret.
+
+
+class PrivateAiContentGenerate(AiContentGenerate):
+    """`ai.content.generate` whose prompt is secret."""
+
+    prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_PROMPT_LENGTH), Secret()]
+
+
+class PrivateAiContentRewrite(AiContentRewrite):
+    """`ai.content.rewrite` whose text and instruction are secret."""
+
+    text: Annotated[Text, Secret()]
+    instruction: Annotated[str, StringConstraints(min_length=1, max_length=2_000), Secret()]
+
+
+class PrivateAiContentSummarize(AiContentSummarize):
+    """`ai.content.summarize` whose text is secret."""
+
+    text: Annotated[Text, Secret()]
+
+
+class PrivateAiSeoAnalyze(AiSeoAnalyze):
+    """`ai.seo.analyze` whose body is secret."""
+
+    body: Annotated[Text, Secret()]
+
+
+class PrivateAiSeoMeta(AiSeoMeta):
+    """`ai.seo.meta` whose body is secret."""
+
+    body: Annotated[Text, Secret()]
+
+
+PRIVATE_AI_CONTRACTS: dict[str, type[JobContract]] = {
+    "ai.content.generate": PrivateAiContentGenerate,
+    "ai.content.rewrite": PrivateAiContentRewrite,
+    "ai.content.summarize": PrivateAiContentSummarize,
+    "ai.seo.analyze": PrivateAiSeoAnalyze,
+    "ai.seo.meta": PrivateAiSeoMeta,
+}
+# The catalogue with the AI provider's input text marked secret.
+PRIVATE_AI_JOBS: tuple[JobType, ...] = tuple(
+    replace(job, contract=PRIVATE_AI_CONTRACTS.get(job.name, job.contract)) for job in CATALOGUE_JOBS
 )
 
 

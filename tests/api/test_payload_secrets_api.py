@@ -12,7 +12,7 @@ import pytest
 from corral.contracts.secrets import MASK
 from corral.security.audit import AuditFilter, AuditTrail
 from corral.sql import Database
-from dlq.dlq_peers import seeder
+from dlq.dlq_peers import email, seeder
 
 __all__ = ["seeder"]
 
@@ -128,3 +128,76 @@ def test_revealing_a_missing_entry_is_a_404(live_api) -> None:
     missing = live_api().owner().post("/owner/dlq/entries/999999/reveal")
     # Then it is a problem 404
     assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_a_job_is_revealed_with_payload_reveal_and_the_access_is_logged(live_api, seeder, settings) -> None:
+    # Given a failed webhook job whose payload holds a secret reference, and its masked job view
+    entry_id = seeder.add("plugin.webhook", webhook(), "HTTP 410 from the hook")
+    owner = live_api().owner()
+    job_id = owner.get(f"/owner/dlq/entries/{entry_id}").json()["job_id"]
+    shown = owner.get(f"/owner/queues/plugins/jobs/{job_id}").json()
+    # When the owner reveals the job
+    revealed = owner.post(f"/owner/queues/plugins/jobs/{job_id}/reveal")
+    # Then the view named the secret field and masked it; the reveal shows the real value and names the field
+    assert shown["secret_fields"] == ["secretRef"] and shown["data"]["secretRef"] == MASK
+    assert revealed.status_code == 200, revealed.text
+    body = revealed.json()
+    assert body["data"]["secretRef"] == SECRET and body["secret_fields"] == ["secretRef"]
+    assert (body["id"], body["queue"], body["name"]) == (job_id, "plugins", "plugin.webhook")
+    # And the data-access log names who saw which job's fields; the audit row holds no value
+    accesses = owner.get("/owner/data-access", params={"target_type": "job_secrets"}).json()["items"]
+    assert len(accesses) == 1 and accesses[0]["actor"] == "owner@example.com"
+    assert accesses[0]["target_ids"] == [job_id]
+    assert accesses[0]["details"] == {
+        "queue": "plugins",
+        "job": "plugin.webhook",
+        "job_id": job_id,
+        "fields": ["secretRef"],
+    }
+    rows = list(AuditTrail(Database(settings.resolved_database_url)).rows(AuditFilter(action="jobs.reveal")))
+    assert len(rows) == 1 and rows[0].resource == f"job:plugins/{job_id}" and SECRET not in json.dumps(rows[0].params)
+
+
+@pytest.mark.parametrize("grants", [["jobs:read", "account:self"], ["payload:reveal", "account:self"]])
+def test_revealing_a_job_needs_payload_reveal_and_jobs_read(live_api, seeder, grants) -> None:
+    # Given a failed webhook job and a viewer holding only one of the two permissions
+    entry_id = seeder.add("plugin.webhook", webhook(), "HTTP 410")
+    api = live_api(role_grants={"viewer": grants})
+    job_id = api.owner().get(f"/owner/dlq/entries/{entry_id}").json()["job_id"]
+    # When the viewer asks to reveal it
+    refused = api.viewer().post(f"/owner/queues/plugins/jobs/{job_id}/reveal")
+    # Then it is refused naming the permission, with no secret in the answer and no data-access row
+    assert refused.status_code == 403 and SECRET not in refused.text
+    accesses = api.owner().get("/owner/data-access", params={"target_type": "job_secrets"}).json()["items"]
+    assert accesses == []
+
+
+def test_revealing_a_missing_job_or_one_of_an_unknown_queue_is_a_404(live_api) -> None:
+    # When a job that does not exist, and a job of a queue that does not exist, are revealed
+    owner = live_api().owner()
+    missing = owner.post("/owner/queues/plugins/jobs/nope/reveal")
+    no_queue = owner.post("/owner/queues/nowhere/jobs/1/reveal")
+    # Then both are problem 404s naming what is missing
+    assert missing.status_code == 404 and "nope" in missing.json()["detail"]
+    assert no_queue.status_code == 404 and "nowhere" in no_queue.json()["detail"]
+
+
+def test_dlq_search_never_matches_a_secret_value(live_api, seeder) -> None:
+    # Given a dead OTP job (its recipient is secret) and a dead mail to the same address (not secret there)
+    seeder.add("email.otp", {"userId": "u1", "to": "guess@x.org", "purpose": "login", "ttlSeconds": 300}, "SMTP 550")
+    mail = seeder.add("email.send", email("guess@x.org"), "SMTP 421")
+    owner = live_api().owner()
+
+    def found(**params: str) -> list[str]:
+        answer = owner.get("/owner/dlq/entries", params=params)
+        assert answer.status_code == 200, answer.text
+        return [item["id"] for item in answer.json()["items"]]
+
+    # When someone guesses the address by field, as free text and as a field filter
+    # Then only the mail is found: the OTP's recipient is not indexed, nor listed as one of its searchable fields
+    assert found(q="to:guess@x.org") == [mail]
+    assert found(q="guess@x.org") == [mail]
+    assert found(q='"guess"') == [mail]
+    assert found(field="to:guess@x.org") == [mail]
+    fields = owner.get("/owner/dlq/fields").json()
+    assert "to" not in fields["email.otp"] and "to" in fields["email.send"]

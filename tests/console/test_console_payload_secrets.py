@@ -1,4 +1,5 @@
-"""Secret payload fields in the console: the DLQ entry shows them masked, "Reveal" shows them and is logged."""
+"""Secret payload fields in the console: the DLQ entry and the job view show them masked, "Reveal" shows them and
+is logged."""
 
 from __future__ import annotations
 
@@ -58,4 +59,31 @@ def test_a_secret_field_is_masked_until_revealed_and_an_edit_keeps_it(console, d
     job_id = owner.get(f"/owner/dlq/entries/{entry_id}").json()["replays"][0]["jobId"]
     stored = dead.background.run(dead.redis.hget(dead.jobs.keys.job("plugins", job_id), "data"))
     assert json.loads(stored or "{}") == {**payload, "event": "article.updated", "secretRef": SECRET}
+    console.assert_clean()
+
+
+def test_a_jobs_secret_field_is_masked_in_the_job_view_until_revealed(console, dead) -> None:
+    # Given a failed webhook job whose payload holds a secret reference, and whose reason quotes it
+    payload = {"pluginId": "crm", "url": "http://127.0.0.1:9/hook", "event": "article.published", "body": {}}
+    entry_id = dead.add("plugin.webhook", {**payload, "secretRef": SECRET}, f"hook refused the signature of {SECRET}")
+    owner = console.api.owner()
+    job_id = owner.get(f"/owner/dlq/entries/{entry_id}").json()["job_id"]
+    # When the owner opens the job in its queue's view
+    page = console.goto(f"/console/queues/plugins?job={job_id}")
+    dialog = page.locator("#job-dialog")
+    dialog.locator("#job-title", has_text="plugin.webhook").wait_for()
+    # Then its data and failure reason show the mask, the page holds no secret, and the secret fields are named
+    assert MASK in dialog.locator("#job-data").inner_text()
+    assert MASK in dialog.locator("#job-failure").inner_text()
+    assert SECRET not in page.content()
+    assert "Secret fields masked: secretRef." in dialog.locator("#job-secrets").inner_text()
+    # When the owner clicks "Reveal"
+    dialog.locator("#job-reveal").click()
+    # Then the real value is shown, and the data-access log names the owner, the job and the field
+    dialog.locator("#job-data", has_text=SECRET).wait_for()
+    assert "Secret fields shown: secretRef." in dialog.locator("#job-secrets").inner_text()
+    accesses = owner.get("/owner/data-access", params={"target_type": "job_secrets"}).json()["items"]
+    assert [(a["actor"], a["target_ids"], a["details"]["fields"]) for a in accesses] == [
+        ("owner@example.com", [job_id], ["secretRef"])
+    ]
     console.assert_clean()

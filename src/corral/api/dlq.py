@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
-from corral.contracts.secrets import Path, dotted, mask
+from corral.contracts.secrets import Path, dotted, mask, redact, secret_values
 from corral.dlq.analytics import Analytics, Trend
 from corral.dlq.brake import WATCH_BATCH, BrakeLimits
 from corral.dlq.bulk import Preview, TaskState
@@ -206,7 +206,8 @@ class EntryPublic(BaseModel):
 
     @classmethod
     def of(cls, entry: DeadLetterEntry, secrets: tuple[Path, ...] = ()) -> EntryPublic:
-        """The entry with the values of the `secrets` paths in its payload and replay diffs masked."""
+        """The entry with the values of the `secrets` paths masked in its payload and replay diffs, and their text
+        wherever its reason, stack trace or later death quotes them."""
         values = {**vars(entry), "trace_id": trace_id(trace_of(entry.opts)[0])}
         if not secrets:
             return cls(**values)
@@ -214,7 +215,16 @@ class EntryPublic(BaseModel):
             {**replay, "diff": masked_diff(replay["diff"], secrets)} if isinstance(replay.get("diff"), dict) else replay
             for replay in entry.replays
         ]
-        return cls(**{**values, "data": mask(entry.data, secrets), "replays": replays}, secret_fields=dotted(secrets))
+        quoted = secret_values(entry.data, secrets)
+        values.update(
+            data=mask(entry.data, secrets),
+            replays=replays,
+            failed_reason=redact(entry.failed_reason, quoted),
+            reason_pattern=redact(entry.reason_pattern, quoted),
+            stacktrace=redact(entry.stacktrace, quoted),
+            died_again=redact(entry.died_again, quoted),
+        )
+        return cls(**values, secret_fields=dotted(secrets))
 
 
 class RevealedPublic(BaseModel):

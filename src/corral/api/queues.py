@@ -11,6 +11,7 @@ from corral.api.context import ApiServices, services
 from corral.api.routing import AuditNote, audit_note, owner_router
 from corral.api.security import Principal, client_ip, require
 from corral.contracts.base import EnqueueOptions, Registry
+from corral.contracts.secrets import dotted
 from corral.engine import JobRecord, trace_of
 from corral.queues import LISTABLE_STATES, Impact, QueueService, QueueSummary
 from corral.security.permissions import Permission
@@ -26,6 +27,8 @@ JobOperator = Annotated[Principal, require(Permission.JOBS_OPERATE)]
 QueueOperator = Annotated[Principal, require(Permission.QUEUES_OPERATE)]
 Destroyer = Annotated[Principal, require(Permission.QUEUES_DESTROY)]
 Enqueuer = Annotated[Principal, require(Permission.JOBS_ENQUEUE)]
+# Showing a job's secret payload values needs `payload:reveal` on top of reading jobs.
+JobRevealer = Annotated[Principal, require(Permission.PAYLOAD_REVEAL, None, Permission.JOBS_READ)]
 
 
 def queue_service(request: Request) -> QueueService:
@@ -102,11 +105,19 @@ class JobPublic(BaseModel):
     due_at: int | None = Field(default=None, description="when a delayed job is due to run (epoch ms)")
     trace_id: str | None = Field(default=None, description="the trace its enqueuer was in (with OpenTelemetry)")
     linked_trace_id: str | None = Field(default=None, description="a replayed job's original trace")
+    secret_fields: list[str] = Field(
+        default_factory=list, description="the payload's secret fields, whose values are shown as the mask"
+    )
 
     @classmethod
     def of(cls, job: JobRecord, registry: Registry | None = None) -> JobPublic:
-        """The job, its payload's secret fields masked when the `registry` knows its name."""
+        """The job, its payload's secret fields masked when the `registry` knows its name, and their text wherever
+        its progress, failure reason, stack trace or result quotes them."""
         carrier, link = trace_of(job.opts)
+
+        def shown(value: Any) -> Any:
+            return registry.redacted(job.name, job.data, value) if registry is not None else value
+
         return cls(
             id=job.id,
             queue=job.queue,
@@ -114,12 +125,12 @@ class JobPublic(BaseModel):
             state=job.state,
             data=registry.masked(job.name, job.data) if registry is not None else job.data,
             opts=job.opts,
-            progress=job.progress,
+            progress=shown(job.progress),
             attempts_made=job.attempts_made,
             attempts=job.attempts,
-            failed_reason=job.failed_reason,
-            stacktrace=job.stacktrace,
-            return_value=job.return_value,
+            failed_reason=shown(job.failed_reason),
+            stacktrace=shown(job.stacktrace),
+            return_value=shown(job.return_value),
             created_at=job.timestamp,
             processed_on=job.processed_on,
             finished_on=job.finished_on,
@@ -128,7 +139,18 @@ class JobPublic(BaseModel):
             due_at=job.due_at,
             trace_id=trace_id(carrier),
             linked_trace_id=trace_id(link),
+            secret_fields=dotted(registry.secret_paths(job.name)) if registry is not None else [],
         )
+
+
+class JobRevealedPublic(BaseModel):
+    """One job's payload with its secret values shown, and which fields those are."""
+
+    id: str
+    queue: str
+    name: str
+    data: dict[str, Any]
+    secret_fields: list[str]
 
 
 class JobPagePublic(BaseModel):
@@ -280,7 +302,23 @@ async def get_job(
     detail = await queues.job(queue, job_id)
     await api.audit.record_access(principal.actor, "job", [job_id], {"queue": queue}, client_ip(request, api.settings))
     base = JobPublic.of(detail.job, queues.registry).model_dump()
-    return JobDetailPublic(**base, logs=detail.logs, log_count=detail.log_count, timeline=_timeline(detail.job))
+    logs = queues.registry.redacted(detail.job.name, detail.job.data, detail.logs)
+    return JobDetailPublic(**base, logs=logs, log_count=detail.log_count, timeline=_timeline(detail.job))
+
+
+@router.post("/queues/{queue}/jobs/{job_id}/reveal", name="jobs.reveal", response_model=JobRevealedPublic)
+async def reveal_job(
+    queue: str, job_id: str, request: Request, api: Api, queues: Queues, note: Note, principal: JobRevealer
+) -> JobRevealedPublic:
+    """One job's payload with its secret fields' real values (needs `payload:reveal` and `jobs:read`). Logged as a
+    data access naming the job and the fields shown; the values themselves are never logged."""
+    note.resource = f"job:{queue}/{job_id}"
+    job = (await queues.job(queue, job_id)).job
+    fields = dotted(queues.registry.secret_paths(job.name))
+    details = {"queue": queue, "job": job.name, "job_id": job.id, "fields": fields}
+    await api.audit.record_access(principal.actor, "job_secrets", [job.id], details, client_ip(request, api.settings))
+    note.params, note.affected = details, 1
+    return JobRevealedPublic(id=job.id, queue=queue, name=job.name, data=job.data, secret_fields=fields)
 
 
 @router.post("/queues/{queue}/jobs/{job_id}/retry", name="jobs.retry", response_model=OkPublic)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from corral.contracts.secrets import Path, mask, secret_paths
+from corral.contracts.secrets import Path, mask, redact, secret_paths, secret_values
 from corral.errors import ConfigurationError, FieldError, PayloadValidationError, UnknownJobError
 
 MAX_PAYLOAD_BYTES = 1_048_576
@@ -90,6 +90,9 @@ class JobType:
         """The payload parsed by the contract; raises PayloadValidationError naming every bad field."""
         if isinstance(payload, self.contract):
             return payload
+        if isinstance(payload, BaseModel):
+            # Another contract's model (the base of this one, whose variant marks more fields secret): its fields.
+            payload = payload.model_dump(mode="json", by_alias=True)
         try:
             return self.contract.model_validate(payload)
         except ValidationError as exc:
@@ -170,6 +173,12 @@ class Registry:
         """`data` of a job `name` with its secret fields' values masked (unchanged for an unknown name)."""
         paths = self.secret_paths(name)
         return mask(data, paths) if paths else data
+
+    def redacted(self, name: str, data: Any, value: Any) -> Any:
+        """`value` (a failure reason, log line, progress or result of a job `name` whose payload is `data`) with the
+        exact text of that payload's secret values replaced by the mask."""
+        paths = self.secret_paths(name)
+        return redact(value, secret_values(data, paths)) if paths else value
 
     def extend(self, queues: Iterable[QueueConfig] = (), jobs: Iterable[JobType] = ()) -> Registry:
         """Add queues then job types; returns self for chaining."""

@@ -6,6 +6,7 @@ inside a nested model or a list of models is found as well. Job names the regist
 
 from __future__ import annotations
 
+import json
 import types
 import typing
 from collections.abc import Mapping
@@ -138,3 +139,55 @@ def paths_of(contracts: Mapping[str, type[BaseModel]], name: str) -> tuple[Path,
 def dotted(paths: tuple[Path, ...]) -> list[str]:
     """Paths as text, for the data-access log and API answers: `steps.*.token`."""
     return [".".join(path) for path in paths]
+
+
+def _texts_in(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [text for item in value for text in _texts_in(item)]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in _texts_in(item)]
+    return []
+
+
+def secret_values(data: Any, paths: tuple[Path, ...]) -> tuple[str, ...]:
+    """The real text at every secret path of `data` (the strings inside a secret list or object too), each also as
+    JSON escapes it (a reason quoting the payload as JSON); longest first, so a secret inside another goes with it."""
+    found: set[str] = set()
+
+    def walk(value: Any, path: Path) -> None:
+        if not path:
+            for text in _texts_in(value):
+                found.update({text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1]})
+            return
+        head, rest = path[0], path[1:]
+        if head == EACH:
+            items = value if isinstance(value, list) else list(value.values()) if isinstance(value, dict) else []
+            for item in items:
+                walk(item, rest)
+        elif isinstance(value, dict) and head in value:
+            walk(value[head], rest)
+
+    for path in paths:
+        walk(data, path)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def redact(value: Any, secrets: tuple[str, ...]) -> Any:
+    """`value` (text, or a JSON-like document) with every occurrence of the `secrets` strings in its text replaced
+    by `MASK`: for failure reasons, stack traces, log lines, progress and results that quote a payload."""
+    if not secrets:
+        return value
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, list):
+        return [redact(item, secrets) for item in value]
+    if isinstance(value, tuple):
+        return tuple(redact(item, secrets) for item in value)
+    if isinstance(value, dict):
+        return {redact(key, secrets): redact(item, secrets) for key, item in value.items()}
+    return value

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
-from corral.contracts.secrets import Path, mask
+from corral.contracts.secrets import Path, mask, redact, secret_values
 from corral.csvsafe import FORMULA_STARTS
 from corral.dlq.query import DlqFilter, DlqQuery
 
@@ -55,7 +55,8 @@ async def _row_batches(query: DlqQuery, flt: DlqFilter, fmt: ExportFormat) -> As
 
 
 def _masked_lines(rows: str, secrets: Mapping[str, tuple[Path, ...]]) -> str:
-    """JSON Lines with the secret payload fields of the job names in `secrets` masked; other lines untouched."""
+    """JSON Lines with the secret payload fields of the job names in `secrets` masked, and their text wherever the
+    rest of the line (reason, stack trace) quotes it; other lines untouched."""
     needles = [json.dumps(name) for name in secrets]
     lines = rows.split("\n")
     for index, line in enumerate(lines):
@@ -63,7 +64,10 @@ def _masked_lines(rows: str, secrets: Mapping[str, tuple[Path, ...]]) -> str:
             item = json.loads(line)
             paths = secrets.get(item.get("name"))
             if paths:
-                item["data"] = mask(item.get("data"), paths)
+                quoted = secret_values(item.get("data"), paths)
+                item = {
+                    key: mask(value, paths) if key == "data" else redact(value, quoted) for key, value in item.items()
+                }
                 lines[index] = json.dumps(item, ensure_ascii=False, separators=(",", ":"))
     return "\n".join(lines)
 
@@ -90,7 +94,10 @@ async def export_lines(
                 cells[4] = _iso(cells[4])
                 paths = secrets.get(cells[3])
                 if paths:
-                    cells[10] = json.dumps(mask(json.loads(cells[10]), paths), ensure_ascii=False)
+                    data = json.loads(cells[10])
+                    quoted = secret_values(data, paths)
+                    cells = [redact(cell, quoted) if isinstance(cell, str) else cell for cell in cells]
+                    cells[10] = json.dumps(mask(data, paths), ensure_ascii=False)
                 writer.writerow([f"'{c}" if c[:1] in FORMULA_FIRST else c for c in map(str, cells)])
         yield buffer.getvalue()
         buffer.seek(0)

@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 from pydantic import EmailStr
 
 from corral.contracts.base import JobContract, Registry
+from corral.contracts.secrets import Secret
 
 MAX_VALUE_LENGTH = 128
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
@@ -33,6 +34,8 @@ def _short_scalar(annotation: Any, metadata: tuple[Any, ...] = ()) -> bool:
     if get_origin(annotation) is Annotated:
         base, *more = get_args(annotation)
         return _short_scalar(base, (*metadata, *more))
+    if any(isinstance(item, Secret) for item in metadata):
+        return False
     if get_origin(annotation) is Literal:
         return all(isinstance(choice, str) for choice in get_args(annotation))
     if annotation is EmailStr:
@@ -44,11 +47,14 @@ def _short_scalar(annotation: Any, metadata: tuple[Any, ...] = ()) -> bool:
 
 
 def contract_fields(contract: type[JobContract]) -> list[str]:
-    """The top-level fields of a contract that are short strings, or lists of them, by their payload names."""
+    """The top-level fields of a contract that are short strings, or lists of them, by their payload names; never a
+    secret one (an index of its values would let anyone find an entry by guessing the secret)."""
     found = []
     for name, info in contract.model_fields.items():
         annotation = _without_none(info.annotation)
         metadata = tuple(info.metadata)
+        if any(isinstance(item, Secret) for item in metadata):
+            continue
         if get_origin(annotation) is list:
             (item,) = get_args(annotation) or (Any,)
             searchable = _short_scalar(item)

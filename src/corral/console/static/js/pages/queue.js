@@ -179,6 +179,7 @@ async function openJob(id) {
   for (const part of ["#job-facts", "#job-timeline", "#job-data", "#job-opts", "#job-progress", "#job-failure",
     "#job-stack", "#job-result", "#job-logs"]) clear($(part));
   for (const button of ["#job-retry", "#job-promote", "#job-remove"]) $(button).hidden = true;
+  $("#job-secrets").hidden = true;
   setState($("#job-state"), "loading", "Loading the job…");
   openDialog(jobDialog);
   let job;
@@ -203,6 +204,11 @@ async function openJob(id) {
     $("#job-timeline").appendChild(el("li", {}, el("time", { text: fmtTime(moment.at) }), " ", moment.event));
   }
   $("#job-data").textContent = pretty(job.data);
+  // Secret fields arrive masked; "Reveal" asks for their values, which the server logs as a data access.
+  const secrets = job.secret_fields || [];
+  $("#job-secrets").hidden = !secrets.length;
+  $("#job-secrets-text").textContent = `Secret fields masked: ${secrets.join(", ")}.`;
+  $("#job-reveal").disabled = false;
   $("#job-opts").textContent = pretty(job.opts);
   $("#job-progress").textContent = pretty(job.progress);
   $("#job-failure-section").hidden = !job.failed_reason && !job.stacktrace.length;
@@ -232,6 +238,17 @@ $("#job-retry").addEventListener("click", async (event) => {
   if (done) {
     closeDialog(jobDialog);
     await afterChange();
+  }
+});
+$("#job-reveal").addEventListener("click", async (event) => {
+  const job = currentJob;
+  const button = event.currentTarget;
+  const shown = await act(button, () => api.post(`${BASE}/jobs/${encodeURIComponent(job.id)}/reveal`, {}),
+    "Secret values shown; this view is in the data-access log");
+  if (shown && currentJob === job) {
+    $("#job-data").textContent = pretty(shown.data);
+    $("#job-secrets-text").textContent = `Secret fields shown: ${shown.secret_fields.join(", ")}.`;
+    button.disabled = true;
   }
 });
 $("#job-promote").addEventListener("click", async (event) => {
