@@ -11,7 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Page, Playwright, Response, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Playwright,
+    Response,
+    expect,
+    sync_playwright,
+)
 from redis.asyncio import Redis
 
 from api.api_peers import OWNER_EMAIL, OWNER_PASSWORD, LiveApi, prepare_accounts
@@ -41,6 +50,9 @@ CHROMIUM_ARGS = [
 ]
 T = TypeVar("T")
 LAPTOP = {"width": 1366, "height": 850}
+# How long a browser wait or an `expect` may take before it fails.
+WAIT_MS = 60_000
+expect.set_options(timeout=WAIT_MS)
 PHONE = {"width": 390, "height": 844}
 
 
@@ -113,7 +125,9 @@ def watch(page: Page, console: Console) -> None:
 def open_console(api: LiveApi, browser: Browser, viewport: Mapping[str, int] = LAPTOP, sign_in: bool = True) -> Console:
     """A new browser context on the API's console, signed in as the owner through POST /auth/login."""
     context = browser.new_context(base_url=api.base, viewport=dict(viewport), accept_downloads=True)  # type: ignore[arg-type]
-    context.set_default_timeout(15_000)
+    # Waits are deadlines on a condition: generous, since a loaded CI machine can take many seconds to hash a
+    # password, open a WebSocket or render a page (15 s was exceeded there).
+    context.set_default_timeout(WAIT_MS)
     if sign_in:
         answer = context.request.post("/auth/login", data={"email": OWNER_EMAIL, "password": OWNER_PASSWORD})
         assert answer.ok, answer.text()
