@@ -172,9 +172,12 @@ def show(
             await s.audit.record_access(actor(), "dlq_entry_secrets", [entry_id], details)
         elif paths:
             quoted = secret_values(entry.data, paths)
+            # The payload, and the texts that may quote it: the reason, its pattern, the stack traces, a later death.
             shown["data"] = mask(entry.data, paths)
-            for name in ("failed_reason", "reason_pattern", "stacktrace", "died_again"):
-                shown[name] = redact(shown[name], quoted)
+            shown["failed_reason"] = redact(entry.failed_reason, quoted)
+            shown["reason_pattern"] = redact(entry.reason_pattern, quoted)
+            shown["stacktrace"] = redact(entry.stacktrace, quoted)
+            shown["died_again"] = redact(entry.died_again, quoted)
         return shown
 
     out.print_json(data=_run(data_dir, run))
