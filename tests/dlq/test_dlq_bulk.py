@@ -192,3 +192,26 @@ async def test_exports_stream_filtered_rows_with_neutralised_csv_cells(dlq, dead
 
 async def _done_at_least(dlq, task_id: str, count: int) -> bool:
     return (await dlq.tasks.get(task_id)).done >= count
+
+
+async def test_old_ended_task_records_are_trimmed_and_live_ones_kept(dlq, dead_jobs, redis_client, keys) -> None:
+    # Given a runner that keeps 3 task records, a paused-to-be task among the oldest and four ended tasks
+    await _emails(dead_jobs, 40)
+    tasks = BulkTasks(dlq.store, dlq.query, dlq.replayer, 10_000, dlq.publish, keep_tasks=3)
+    live = await tasks.start("replay", DlqFilter(queue="email"), "owner", rate=1)
+    await tasks.cancel(live.id)
+    await tasks.wait(live.id)
+    await redis_client.hset(keys.dlq_task(live.id), "status", "paused")  # a paused task can still go on
+    ended = []
+    for _ in range(4):
+        state = await tasks.start("delete", DlqFilter(queue="nothing-here"), "owner")
+        ended.append((await tasks.wait(state.id)).id)
+    # When one more task starts
+    newest = await tasks.start("delete", DlqFilter(queue="nothing-here"), "owner")
+    await tasks.wait(newest.id)
+    # Then the records past the newest 3 that ended are gone, hash and index entry, and the paused one stays
+    listed = [state.id for state in await tasks.recent(100)]
+    assert listed == [newest.id, ended[3], ended[2], live.id]
+    for gone in ended[:2]:
+        assert not await redis_client.exists(keys.dlq_task(gone))
+        assert await redis_client.zscore(keys.dlq_tasks, gone) is None

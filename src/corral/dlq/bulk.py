@@ -39,6 +39,10 @@ WALK_PAGE = 100
 # outcomes of its jobs and notice a cancel.
 WAIT_SLICE_SECONDS = 0.5
 MAX_TASKS_LISTED = 100
+# Task records kept: past this many, the oldest that ended are deleted as a new task starts. A task that can still go
+# on or be cancelled (running, cancelling, paused, abandoned) is kept whatever its age.
+KEEP_TASKS = 1_000
+ENDED = ("completed", "failed", "cancelled")
 SAMPLE_SIZE = 10
 
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
@@ -156,6 +160,7 @@ class BulkTasks:
         stale_after_ms: int = STALE_AFTER_MS,
         brake: BrakeLimits | None = None,
         slow_start: SlowStart | None = None,
+        keep_tasks: int = KEEP_TASKS,
     ) -> None:
         self.store = store
         self.redis = store.redis
@@ -167,6 +172,7 @@ class BulkTasks:
         self.stale_after_ms = stale_after_ms
         self.brake = brake or BrakeLimits(threshold=20, window_seconds=60)
         self.slow_start = slow_start or SlowStart()
+        self.keep_tasks = keep_tasks
         self._running: dict[str, asyncio.Task[None]] = {}
 
     async def preview(self, flt: DlqFilter) -> Preview:
@@ -279,11 +285,32 @@ class BulkTasks:
             mapping["maxInFlight"] = max_in_flight
         await self.redis.hset(self.keys.dlq_task(task_id), mapping=mapping)  # type: ignore[arg-type]
         await self.redis.zadd(self.keys.dlq_tasks, {task_id: now})
+        await self._trim()
         run = _Run(
             kind, flt, actor, rate, locks, announce, limits, now, slow=slow, ids=ids, max_in_flight=max_in_flight
         )
         self._spawn(task_id, run)
         return await self.get(task_id)
+
+    async def _trim(self) -> None:
+        """Delete the oldest task records that ended, past the newest `keep_tasks`."""
+        excess = int(await self.redis.zcard(self.keys.dlq_tasks)) - self.keep_tasks
+        if excess <= 0:
+            return
+        oldest: list[str] = await self.redis.zrange(self.keys.dlq_tasks, 0, excess - 1)  # type: ignore[assignment]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in oldest:
+                pipe.hget(self.keys.dlq_task(task_id), "status")
+            statuses = await pipe.execute()
+        # A record whose hash is gone (deleted by another process's trim) leaves its id behind: removed as well.
+        ended = [task_id for task_id, status in zip(oldest, statuses, strict=True) if status is None or status in ENDED]
+        if not ended:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for task_id in ended:
+                pipe.delete(self.keys.dlq_task(task_id), self.keys.dlq_task_ids(task_id))
+            pipe.zrem(self.keys.dlq_tasks, *ended)
+            await pipe.execute()
 
     async def _lock_queues(self, task_id: str, queues: list[str]) -> list[str]:
         locks: list[str] = []
