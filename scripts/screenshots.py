@@ -187,15 +187,27 @@ def enqueue_mix(api: httpx.Client, count: int) -> None:
 
 def add_schedules(api: httpx.Client) -> None:
     cleanup = {"name": "system.cleanup", "payload": {"target": "completed", "olderThanHours": 24}}
-    digest = {"to": ["team@example.com"], "subject": "Daily digest", "templateId": "notification",
-              "vars": {"heading": "Your digest", "message": "Yesterday in numbers"}}
+    digest = {
+        "to": ["team@example.com"],
+        "subject": "Daily digest",
+        "templateId": "notification",
+        "vars": {"heading": "Your digest", "message": "Yesterday in numbers"},
+    }
     for body in (
         {"id": "nightly-cleanup", **cleanup, "cron": "0 3 * * *"},
-        {"id": "dlq-retention", "name": "system.cleanup", "payload": {"target": "dlq", "olderThanHours": 720},
-         "every_ms": 6 * 3_600_000},
+        {
+            "id": "dlq-retention",
+            "name": "system.cleanup",
+            "payload": {"target": "dlq", "olderThanHours": 720},
+            "every_ms": 6 * 3_600_000,
+        },
         {"id": "daily-digest", "name": "email.send", "payload": digest, "cron": "30 8 * * 1-5", "tz": "Europe/Paris"},
-        {"id": "hourly-rollup", "name": "analytics.rollup", "payload": {"granularity": "hour", "start": "2030-01-01T00:00:00Z"},
-         "every_ms": 3_600_000},
+        {
+            "id": "hourly-rollup",
+            "name": "analytics.rollup",
+            "payload": {"granularity": "hour", "start": "2030-01-01T00:00:00Z"},
+            "every_ms": 3_600_000,
+        },
     ):
         api.post("/owner/schedules", json=body)
     api.post("/owner/schedules/system/dlq-retention/pause")
