@@ -172,7 +172,8 @@ class MaintenanceLoop:
         delay = min(30.0, self.interval_seconds)
         while True:
             try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
                 return
             except TimeoutError:
                 pass

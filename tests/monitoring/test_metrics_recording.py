@@ -159,3 +159,16 @@ async def test_a_flush_that_writes_a_completion_writes_its_wait_time_too(redis_c
     # Then what that flush wrote counts the completed job's wait with it
     report, _ = await monitoring.metrics("work", refresh=True)
     assert (report.summary.completed, report.summary.wait.count) == (1, 2)
+
+
+async def test_closing_the_recorder_as_a_full_batch_wakes_it_still_ends_its_loop(redis_client, keys) -> None:
+    # Given recorders that wake their flush loop at every event (a full batch)
+    for round_number in range(20):
+        recorder = MetricsRecorder(redis_client, keys, flush_seconds=60, max_pending=1)
+        recorder.start()
+        await asyncio.sleep(0.01)  # the loop waits for its wake-up
+        # When an event fills the batch and the recorder is closed in the same turn of the event loop
+        recorder.on_event(JobEvent(JobEventKind.STARTED, "work", f"job-{round_number}", "test.echo"))
+        # Then the close ends (its loop stops even though its wake-up and the close arrived together)
+        async with asyncio.timeout(30):
+            await recorder.close()

@@ -251,7 +251,10 @@ async def _listen(websocket: WebSocket, session: GatewaySession, send: Send) -> 
     try:
         while True:
             try:
-                message = await asyncio.wait_for(websocket.receive(), idle)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that arrives as the
+                # message does, and the session's close would then wait for the client's next message.
+                async with asyncio.timeout(idle):
+                    message = await websocket.receive()
             except TimeoutError:
                 return CloseCode.IDLE, f'idle: no message for {idle:g} s; send {{"action": "ping"}}'
             if message["type"] == "websocket.disconnect":

@@ -48,6 +48,7 @@ class DeadLetterSweeper:
                 except Exception:
                     logger.exception("DLQ sweep of queue %s failed", name)
             try:
-                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval_seconds)
+                async with asyncio.timeout(self.interval_seconds):
+                    await self._stopping.wait()
             except TimeoutError:
                 continue

@@ -9,6 +9,7 @@ per flush, a uniform sample of them is read (counts and processing times stay ex
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -35,6 +36,7 @@ MINUTE_TTL_SECONDS = 25 * HOUR  # per-minute history: 24 h, plus an hour of slac
 HOUR_TTL_SECONDS = 31 * 24 * HOUR  # per-hour history: 30 days, plus a day of slack
 MAX_OPEN_STARTS = 100_000
 MAX_KNOWN_PATTERNS = 10_000
+CLOSE_WAIT_SECONDS = 10.0
 
 # KEYS[1] hash; ARGV[1] TTL in seconds (0: none); ARGV[2] number n of increments; then n (field, amount) pairs,
 # then (field, value) pairs each kept as the field's maximum.
@@ -116,6 +118,7 @@ class MetricsRecorder:
         self._pending_events = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._flushing = asyncio.Lock()
 
     def subscribe(self, hooks: HookBus) -> None:
@@ -281,26 +284,37 @@ class MetricsRecorder:
     def start(self) -> None:
         """Flush every `flush_seconds` (sooner when many events wait) until closed."""
         if self._task is None:
+            self._closing = False
             self._task = asyncio.get_running_loop().create_task(self._run(), name="corral-metrics-recorder")
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_seconds)
-            except TimeoutError:
-                pass
+        while not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_seconds):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._closing:
+                return
             try:
                 await self.flush()
             except Exception:
                 logger.exception("metrics flush failed; retrying in %.1fs", self.flush_seconds)
 
     async def close(self) -> None:
-        """Stop the flush loop and write what is left."""
+        """Stop the flush loop and write what is left.
+
+        The loop is asked to stop, not cancelled: on Python 3.11 a cancel that arrives as the loop's wake-up does
+        (a full batch) is lost inside `asyncio.wait_for`, and the close then waited forever. A loop still flushing
+        after 10 s is cancelled.
+        """
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            self._closing = True
+            self._wake.set()
+            done, _ = await asyncio.wait({task}, timeout=CLOSE_WAIT_SECONDS)
+            if not done:
+                task.cancel()
+                await asyncio.wait({task}, timeout=CLOSE_WAIT_SECONDS)
         try:
             await self.flush()
         except Exception:
