@@ -1,7 +1,9 @@
-"""Process lifetimes: one `corral up` per data directory, and children that die with the process that started them."""
+"""Process lifetimes: one `corral up` per data directory, children that die with the process that started them, and
+background loops that wait for their stop signal."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import ctypes.util
@@ -19,6 +21,20 @@ from corral.errors import DataDirectoryInUseError
 logger = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1
+
+
+async def set_within(event: asyncio.Event, seconds: float) -> bool:
+    """Wait up to `seconds` for `event`; whether it is set.
+
+    `asyncio.timeout`, not `asyncio.wait_for`: on Python 3.11 wait_for loses a cancel that arrives as the event is
+    set, and a loop cancelled so goes on forever.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await event.wait()
+    except TimeoutError:
+        return False
+    return True
 
 
 def die_with_parent(signum: int = signal.SIGKILL) -> Callable[[], None] | None:

@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from corral.dlq.store import DeadLetterStore
 from corral.dlq.store import Retention as DlqRetention
 from corral.engine import Engine
+from corral.lifetime import set_within
 from corral.sql.database import Database
 from corral.sql.models import AuditLog
 
@@ -171,12 +172,8 @@ class MaintenanceLoop:
     async def _run(self) -> None:
         delay = min(30.0, self.interval_seconds)
         while True:
-            try:
-                async with asyncio.timeout(delay):
-                    await self._stopping.wait()
+            if await set_within(self._stopping, delay):
                 return
-            except TimeoutError:
-                pass
             try:
                 await self.run_once()
             except Exception:

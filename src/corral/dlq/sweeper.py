@@ -7,6 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from corral.dlq.store import DeadLetterStore
+from corral.lifetime import set_within
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,4 @@ class DeadLetterSweeper:
                     await self.store.sweep(name)
                 except Exception:
                     logger.exception("DLQ sweep of queue %s failed", name)
-            try:
-                async with asyncio.timeout(self.interval_seconds):
-                    await self._stopping.wait()
-            except TimeoutError:
-                continue
+            await set_within(self._stopping, self.interval_seconds)

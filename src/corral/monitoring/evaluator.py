@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from redis.asyncio import Redis
 
 from corral.keys import Keys
+from corral.lifetime import set_within
 from corral.monitoring.alerts import Alert, AlertStore, AlertTransition
 from corral.monitoring.health import HealthService
 from corral.monitoring.rules import IssueSeverity
@@ -138,20 +139,12 @@ class AlertEvaluator:
     async def _run(self) -> None:
         # A random first delay spreads the processes started together over the interval.
         delay = random.uniform(0, min(self.interval_seconds, 2.0))
-        while not await self._stopped_within(delay):
+        while not await set_within(self._stopping, delay):
             try:
                 await self.evaluate()
             except Exception:
                 logger.exception("alert evaluation failed")
             delay = self.interval_seconds
-
-    async def _stopped_within(self, seconds: float) -> bool:
-        try:
-            async with asyncio.timeout(seconds):
-                await self._stopping.wait()
-        except TimeoutError:
-            return False
-        return True
 
     async def stop(self) -> None:
         """Stop the loop once the evaluation in progress has finished (its transitions announced), then close.

@@ -9,7 +9,6 @@ per flush, a uniform sample of them is read (counts and processing times stay ex
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
@@ -23,6 +22,7 @@ from corral.dlq.fingerprint import fingerprint, normalise_reason
 from corral.engine import StoredJobs
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
+from corral.lifetime import set_within
 from corral.monitoring import histogram
 from corral.monitoring.tally import SEPARATOR
 
@@ -289,9 +289,7 @@ class MetricsRecorder:
 
     async def _run(self) -> None:
         while not self._closing:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_seconds):
-                    await self._wake.wait()
+            await set_within(self._wake, self.flush_seconds)
             self._wake.clear()
             if self._closing:
                 return
