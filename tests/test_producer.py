@@ -130,3 +130,26 @@ async def test_oversized_payload_is_refused(make_producer) -> None:
     with pytest.raises(PayloadValidationError) as caught:
         await producer.enqueue("analytics.events.ingest", {"events": events})
     assert caught.value.errors[0].field == "payload"
+
+
+async def test_an_apps_producer_enqueues_and_closes_its_connections(valkey_url: str, engine: Engine) -> None:
+    # Given a user's app and the producer it gives for a server
+    from corral import Corral, JobContract, QueueConfig
+
+    app = Corral("billing")
+    app.add_queue(QueueConfig("billing"))
+
+    class Charge(JobContract):
+        invoice: str
+
+    @app.job("billing.charge", queue="billing", contract=Charge)
+    async def charge(ctx: object, payload: Charge) -> None:
+        return None
+
+    producer = app.producer(valkey_url, key_prefix=engine.keys.prefix)
+    # When it enqueues a job and is closed (a connection left open would fail this test at its teardown)
+    job_id = await producer.enqueue("billing.charge", {"invoice": "inv-1"})
+    await producer.close()
+    # Then the job waits on the app's queue
+    job = await engine.get_job("billing", job_id)
+    assert job is not None and job.data == {"invoice": "inv-1"}

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+import redis as sync_redis
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.sentinel import Sentinel as SyncSentinel
 
 from corral.errors import ConfigurationError
 from corral.private_files import make_private_dir, write_private
+from corral.redis_url import SentinelTarget, check_redis_url, is_sentinel, sentinel_target
 from corral.settings import Settings
+
+# How long a question to a sentinel (where is the primary?) may take before the next sentinel is asked.
+SENTINEL_TIMEOUT_SECONDS = 2.0
 
 
 def announce_file(settings: Settings) -> Path:
@@ -31,6 +41,7 @@ def withdraw(settings: Settings) -> None:
 def resolve_redis_url(settings: Settings) -> str:
     """The server to use: CORRAL_REDIS_URL if set, else the embedded Valkey of a running `corral up`."""
     if settings.redis_url:
+        check_redis_url(settings.redis_url)
         return settings.redis_url
     path = announce_file(settings)
     if path.exists():
@@ -50,16 +61,25 @@ def redis_client(url: str) -> Redis:
     loses a task's cancellation about half the time, so job timeouts and graceful shutdown could not stop a
     task waiting on Redis. Dead connections are found by TCP keep-alive and the periodic health check instead.
     """
-    return Redis.from_url(
-        url, decode_responses=True, socket_timeout=None, socket_keepalive=True, health_check_interval=30
-    )
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_timeout": None,
+        "socket_keepalive": True,
+        "health_check_interval": 30,
+    }
+    if is_sentinel(url):
+        return sentinel_client(sentinel_target(url), **options)
+    return Redis.from_url(url, **options)
 
 
 def probe_client(url: str, connect_timeout: float = 1.0) -> Redis:
     """A client for health probes: one try per command (no retries, so a refused connection says so at once)."""
-    from redis.asyncio.retry import Retry
-    from redis.backoff import NoBackoff
-
+    if is_sentinel(url):
+        client = sentinel_client(
+            sentinel_target(url), decode_responses=True, socket_timeout=None, socket_connect_timeout=connect_timeout
+        )
+        client.set_retry(Retry(NoBackoff(), 0))
+        return client
     return Redis.from_url(
         url,
         decode_responses=True,
@@ -68,3 +88,83 @@ def probe_client(url: str, connect_timeout: float = 1.0) -> Redis:
         retry=Retry(NoBackoff(), 0),
         single_connection_client=True,
     )
+
+
+def engine_connection(url: str) -> str | Redis:
+    """What bullmq is given to connect with: the URL of one server, or a client that follows a Sentinel's primary.
+
+    bullmq builds its own client from a URL, but knows no Sentinel URL; for one it gets a ready client, tuned by the
+    engine like its own.
+    """
+    if is_sentinel(url):
+        return sentinel_client(sentinel_target(url), decode_responses=True)
+    return url
+
+
+def sync_client(url: str, connect_timeout: float = 2.0, socket_timeout: float = 5.0) -> sync_redis.Redis:
+    """A blocking client with timeouts, for the checks a command makes before it starts its event loop."""
+    if not is_sentinel(url):
+        return sync_redis.Redis.from_url(url, socket_connect_timeout=connect_timeout, socket_timeout=socket_timeout)
+    target = sentinel_target(url)
+    sentinel = SyncSentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs=_sentinel_options(target, connect_timeout),
+        socket_connect_timeout=connect_timeout,
+        socket_timeout=socket_timeout,
+    )
+    client: sync_redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        target.service,
+        redis_class=_SyncSentinelRedis,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+    )
+    return client
+
+
+def sentinel_client(target: SentinelTarget, connect_timeout: float | None = None, **options: Any) -> Redis:
+    """A client of the primary the sentinels name, asking them again whenever a connection to it is lost.
+
+    redis-py's Sentinel pool reconnects to the new primary after a failover; a write that reaches the demoted one
+    fails with a connection error and is retried by the caller's retry policy. Closing the client also closes its
+    connections to the sentinels.
+    """
+    timeout = connect_timeout or SENTINEL_TIMEOUT_SECONDS
+    sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=_sentinel_options(target, timeout))  # type: ignore[no-untyped-call]
+    if connect_timeout is not None:
+        options["socket_connect_timeout"] = connect_timeout
+    client: Redis = sentinel.master_for(
+        target.service,
+        redis_class=_SentinelRedis,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        **options,
+    )
+    return client
+
+
+def _sentinel_options(target: SentinelTarget, timeout: float) -> dict[str, Any]:
+    options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": SENTINEL_TIMEOUT_SECONDS}
+    if target.sentinel_password is not None:
+        options["password"] = target.sentinel_password
+    if target.sentinel_username is not None:
+        options["username"] = target.sentinel_username
+    return options
+
+
+class _SentinelRedis(Redis):
+    """A primary's client that owns its Sentinel: closing it closes the connections to the sentinels too."""
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        await self.connection_pool.sentinel_manager.aclose()  # type: ignore[attr-defined]
+
+
+class _SyncSentinelRedis(sync_redis.Redis):
+    """The blocking counterpart of _SentinelRedis."""
+
+    def close(self) -> None:
+        super().close()
+        for client in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            client.close()

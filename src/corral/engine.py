@@ -26,6 +26,7 @@ from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from corral.connection import engine_connection
 from corral.contracts.base import EnqueueOptions, QueueConfig
 from corral.errors import (
     ConflictError,
@@ -292,7 +293,7 @@ class Engine:
     def _queue(self, name: str) -> Queue:
         queue = self._queues.get(name)
         if queue is None:
-            queue = Queue(name, {"connection": self.redis_url, "prefix": self.keys.bullmq_prefix})
+            queue = Queue(name, {"connection": engine_connection(self.redis_url), "prefix": self.keys.bullmq_prefix})
             _tune_connections(queue.backend, self.connect_timeout)
             self._queues[name] = queue
         return queue
@@ -753,8 +754,8 @@ class QueueConsumer:
         self._process = process
         self._on_failure = on_failure
         self._on_stalled = on_stalled
+        self._redis_url = redis_url
         opts: dict[str, Any] = {
-            "connection": redis_url,
             "prefix": keys.bullmq_prefix,
             "autorun": False,
             "concurrency": config.concurrency,
@@ -789,7 +790,8 @@ class QueueConsumer:
 
     async def start(self) -> None:
         """Create the worker and start fetching jobs."""
-        worker = _CorralWorker(self.queue, self._run_job, self._worker_opts)
+        opts = {**self._worker_opts, "connection": engine_connection(self._redis_url)}
+        worker = _CorralWorker(self.queue, self._run_job, opts)
         worker.corral_consumer = self
         _tune_connections(worker.backend)
         # bullmq 3.4 never reads the server version on the blocking connection, so it assumes the server

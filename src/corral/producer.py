@@ -75,6 +75,10 @@ class Producer:
             await self.hooks.emit(JobEvent(JobEventKind.QUEUED, job_type.queue, job_id, name))
         return job_id
 
+    async def close(self) -> None:
+        """Close the producer's connections."""
+        await self.engine.close()
+
     async def enqueue_bulk(self, items: Sequence[BulkItem | tuple[str, Any]]) -> list[str]:
         """Validate every item first, then enqueue them all; one bad item and nothing is enqueued.
 

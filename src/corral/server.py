@@ -175,8 +175,12 @@ def free_port() -> int:
 
 def check_server(url: str, timeout: float = 10.0, process: subprocess.Popen[bytes] | None = None) -> str:
     """Wait until the server at `url` answers and is Redis >= 6.2 or Valkey; return its version."""
+    from corral.connection import sync_client
+    from corral.redis_url import check_redis_url
+
+    check_redis_url(url)
     deadline = time.monotonic() + timeout
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    client = sync_client(url)
     try:
         while True:
             try:
@@ -198,10 +202,18 @@ def check_server(url: str, timeout: float = 10.0, process: subprocess.Popen[byte
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, fit for logs and messages."""
-    if "@" not in url or "://" not in url:
+    """The URL with any password replaced (a Sentinel URL's `sentinel_password` too), fit for logs and messages."""
+    if "://" not in url:
         return url
     scheme, rest = url.split("://", 1)
-    credentials, host = rest.rsplit("@", 1)
-    user = credentials.split(":", 1)[0] if ":" in credentials else ""
-    return f"{scheme}://{user}:***@{host}"
+    rest, question, query = rest.partition("?")
+    if question:
+        query = "&".join(
+            f"{name}=***" if name.lower().endswith("password") else f"{name}{sign}{value}"
+            for name, sign, value in (part.partition("=") for part in query.split("&"))
+        )
+    if "@" in rest:
+        credentials, host = rest.rsplit("@", 1)
+        user = credentials.split(":", 1)[0] if ":" in credentials else ""
+        rest = f"{user}:***@{host}"
+    return f"{scheme}://{rest}{question}{query}"

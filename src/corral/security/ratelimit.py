@@ -5,13 +5,15 @@ from __future__ import annotations
 import enum
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisSentinelStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from corral.errors import ConfigurationError, RateLimitedError
 from corral.keys import Keys
+from corral.redis_url import is_sentinel, sentinel_target
 from corral.settings import Settings
 
 
@@ -41,8 +43,11 @@ class RateLimits:
             }
         except ValueError as exc:
             raise ConfigurationError(f"rate limit: {exc}") from None
-        uri = "async+" + redis_url if not redis_url.startswith("async+") else redis_url
-        self.storage = RedisStorage(uri, implementation="redispy", key_prefix=keys.rate_limit_prefix)
+        self.storage: RedisStorage = (
+            _sentinel_storage(redis_url, keys.rate_limit_prefix)
+            if is_sentinel(redis_url)
+            else RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=keys.rate_limit_prefix)
+        )
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     async def spend(self, budget: Budget, *identity: str, report: bool = True) -> tuple[int, int, int]:
@@ -75,6 +80,23 @@ class RateLimits:
     async def close(self) -> None:
         """Release the storage's connections."""
         bridge = getattr(self.storage, "bridge", None)
-        client = getattr(bridge, "storage", None)
-        if client is not None and hasattr(client, "aclose"):
-            await client.aclose()
+        for name in ("storage", "storage_replica", "sentinel"):
+            client = getattr(bridge, name, None)
+            if client is not None and hasattr(client, "aclose"):
+                await client.aclose()
+
+
+def _sentinel_storage(redis_url: str, key_prefix: str) -> RedisSentinelStorage:
+    """The budgets on a Sentinel-managed primary (never a replica: a count read there could lag behind)."""
+    target = sentinel_target(redis_url)
+    hosts = ",".join(f"{host}:{port}" for host, port in target.sentinels)
+    primary: dict[str, Any] = {"db": target.db, "username": target.username, "password": target.password}
+    sentinels = {"username": target.sentinel_username, "password": target.sentinel_password}
+    return RedisSentinelStorage(
+        f"async+redis+sentinel://{hosts}/{target.service}",
+        implementation="redispy",
+        key_prefix=key_prefix,
+        use_replicas=False,
+        sentinel_kwargs={name: value for name, value in sentinels.items() if value is not None},
+        **{name: value for name, value in primary.items() if value is not None},
+    )
