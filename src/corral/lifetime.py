@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from corral.errors import DataDirectoryInUseError
 
@@ -34,6 +35,26 @@ async def set_within(event: asyncio.Event, seconds: float) -> bool:
             await event.wait()
     except TimeoutError:
         return False
+    return True
+
+
+async def end_task(task: asyncio.Task[Any], wait_seconds: float, cancel_wait_seconds: float = 5.0) -> bool:
+    """Wait up to `wait_seconds` for a task that was asked to stop, then cancel it and wait `cancel_wait_seconds` more.
+
+    Every wait is bounded: a cancel can be lost inside a Redis call (Python 3.11), and a close that awaited the
+    task unbounded then waited forever. A task still running after both waits is left behind with a warning.
+    Returns whether it ended.
+    """
+    done, _ = await asyncio.wait({task}, timeout=wait_seconds)
+    if not done:
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=cancel_wait_seconds)
+    if not done:
+        name = task.get_name()
+        logger.warning("%s did not stop within %.0fs of being cancelled; left behind", name, cancel_wait_seconds)
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("%s ended with %r", task.get_name(), task.exception())
     return True
 
 

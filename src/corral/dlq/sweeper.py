@@ -7,7 +7,7 @@ import logging
 from collections.abc import Sequence
 
 from corral.dlq.store import DeadLetterStore
-from corral.lifetime import set_within
+from corral.lifetime import end_task, set_within
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +34,7 @@ class DeadLetterSweeper:
             return
         # A cancel can be swallowed by a Redis call in flight; the loop also watches this event.
         self._stopping.set()
-        done, _ = await asyncio.wait({task}, timeout=5)
-        if not done:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        await end_task(task, wait_seconds=5)
 
     async def _sweep_forever(self) -> None:
         while not self._stopping.is_set():

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from redis.asyncio import Redis
 
 from corral.keys import Keys
-from corral.lifetime import set_within
+from corral.lifetime import end_task, set_within
 from corral.monitoring.alerts import Alert, AlertStore, AlertTransition
 from corral.monitoring.health import HealthService
 from corral.monitoring.rules import IssueSeverity
@@ -155,9 +155,6 @@ class AlertEvaluator:
         task, self._task = self._task, None
         if task is not None:
             self._stopping.set()
-            done, _ = await asyncio.wait({task}, timeout=10)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task}, timeout=5)
+            await end_task(task, wait_seconds=10)
         if self.webhook is not None:
             await self.webhook.close()

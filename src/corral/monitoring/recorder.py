@@ -22,7 +22,7 @@ from corral.dlq.fingerprint import fingerprint, normalise_reason
 from corral.engine import StoredJobs
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
-from corral.lifetime import set_within
+from corral.lifetime import end_task, set_within
 from corral.monitoring import histogram
 from corral.monitoring.tally import SEPARATOR
 
@@ -309,10 +309,7 @@ class MetricsRecorder:
         if task is not None:
             self._closing = True
             self._wake.set()
-            done, _ = await asyncio.wait({task}, timeout=CLOSE_WAIT_SECONDS)
-            if not done:
-                task.cancel()
-                await asyncio.wait({task}, timeout=CLOSE_WAIT_SECONDS)
+            await end_task(task, wait_seconds=CLOSE_WAIT_SECONDS, cancel_wait_seconds=CLOSE_WAIT_SECONDS)
         try:
             await self.flush()
         except Exception:

@@ -16,6 +16,7 @@ from typing import Literal
 from redis.asyncio import Redis
 
 from corral.keys import Keys
+from corral.lifetime import end_task, set_within
 from corral.realtime.bus import EventBus
 from corral.realtime.events import EventDraft, Severity
 
@@ -155,6 +156,7 @@ class Heartbeat:
             last_heartbeat=now,
         )
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def beat(self) -> None:
         """Report this process's state now."""
@@ -172,23 +174,25 @@ class Heartbeat:
     def start(self) -> None:
         """Beat now and every `interval_seconds` until stopped."""
         if self._task is None:
+            self._stopping.clear()
             self._task = asyncio.get_running_loop().create_task(self._run(), name="corral-worker-heartbeat")
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await self.beat()
             except Exception:
                 logger.exception("worker heartbeat failed")
-            await asyncio.sleep(self.interval_seconds)
+            await set_within(self._stopping, self.interval_seconds)
 
     async def stop(self) -> None:
         """Stop beating, leave the registry and announce this worker offline."""
         task, self._task = self._task, None
         if task is None:
             return
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # Asked first, cancelled only if a beat takes more than 10 s; every wait bounded (see end_task).
+        self._stopping.set()
+        await end_task(task, wait_seconds=10)
         try:
             if await self.registry.remove(self.state.id):
                 await self.bus.publish(_worker_event("worker.offline", self.state, Severity.INFO, reason="stopped"))

@@ -9,12 +9,12 @@ without bound on its realtime events (the jobs themselves are unaffected).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 
 from redis.exceptions import RedisError
 
+from corral.lifetime import end_task
 from corral.realtime.bus import EventBus
 from corral.realtime.events import EventDraft
 
@@ -81,8 +81,4 @@ class BatchingPublisher:
         task, self._task = self._task, None
         if task is None:
             return
-        done, _ = await asyncio.wait({task}, timeout=timeout)
-        if not done:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-            await task
+        await end_task(task, wait_seconds=timeout)
