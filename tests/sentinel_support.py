@@ -116,48 +116,39 @@ class SentinelDeployment:
             client.close()
 
     def _start_server(self, port: int, replica_of: int | None = None) -> None:
-        directory = self.directory / f"server-{port}"
-        directory.mkdir(parents=True)
-        lines = [
-            f"port {port}",
-            "bind 127.0.0.1",
-            f'dir "{directory}"',
+        settings = [
             f"requirepass {PASSWORD}",
             f"masterauth {PASSWORD}",
             "maxmemory-policy noeviction",
             'save ""',
             "appendonly no",
-            f'logfile "{directory / "valkey.log"}"',
         ]
         if replica_of is not None:
-            lines.append(f"replicaof 127.0.0.1 {replica_of}")
-        config = directory / "valkey.conf"
-        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        self.servers[port] = self.processes.spawn(
-            [self.binary, str(config)], cwd=directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+            settings.append(f"replicaof 127.0.0.1 {replica_of}")
+        self.servers[port] = self._launch("server", port, settings)
         self._wait_until_answers(port, password=PASSWORD)
 
     def _start_sentinel(self, port: int, primary: int) -> None:
-        directory = self.directory / f"sentinel-{port}"
-        directory.mkdir(parents=True)
-        lines = [
-            f"port {port}",
-            "bind 127.0.0.1",
-            f'dir "{directory}"',
-            f'logfile "{directory / "sentinel.log"}"',
+        settings = [
             f"sentinel monitor {SERVICE} 127.0.0.1 {primary} 2",
             f"sentinel auth-pass {SERVICE} {PASSWORD}",
             f"sentinel down-after-milliseconds {SERVICE} 1000",
             f"sentinel failover-timeout {SERVICE} 10000",
             f"sentinel parallel-syncs {SERVICE} 1",
         ]
-        config = directory / "sentinel.conf"
-        config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        self.processes.spawn([self.binary, str(config), "--sentinel"], cwd=directory, **quiet)
+        self._launch("sentinel", port, settings, "--sentinel")
         self.sentinel_ports.append(port)
         self._wait_until_answers(port)
+
+    def _launch(self, kind: str, port: int, settings: list[str], *flags: str) -> subprocess.Popen[Any]:
+        """Start the binary on loopback `port` in a directory of its own, with a config file it may rewrite."""
+        directory = self.directory / f"{kind}-{port}"
+        directory.mkdir(parents=True)
+        lines = [f"port {port}", "bind 127.0.0.1", f'dir "{directory}"', f'logfile "{directory / f"{kind}.log"}"']
+        config = directory / f"{kind}.conf"
+        config.write_text("\n".join(lines + settings) + "\n", encoding="utf-8")
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        return self.processes.spawn([self.binary, str(config), *flags], cwd=directory, **quiet)
 
     def _wait_until_answers(self, port: int, password: str | None = None, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

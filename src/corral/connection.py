@@ -113,11 +113,7 @@ def sync_client(url: str, connect_timeout: float = 2.0, socket_timeout: float = 
         socket_timeout=socket_timeout,
     )
     client: sync_redis.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
-        target.service,
-        redis_class=_SyncSentinelRedis,
-        db=target.db,
-        username=target.username,
-        password=target.password,
+        target.service, redis_class=_SyncSentinelRedis, **target.primary_credentials()
     )
     return client
 
@@ -134,23 +130,17 @@ def sentinel_client(target: SentinelTarget, connect_timeout: float | None = None
     if connect_timeout is not None:
         options["socket_connect_timeout"] = connect_timeout
     client: Redis = sentinel.master_for(
-        target.service,
-        redis_class=_SentinelRedis,
-        db=target.db,
-        username=target.username,
-        password=target.password,
-        **options,
+        target.service, redis_class=_SentinelRedis, **target.primary_credentials(), **options
     )
     return client
 
 
 def _sentinel_options(target: SentinelTarget, timeout: float) -> dict[str, Any]:
-    options: dict[str, Any] = {"socket_connect_timeout": timeout, "socket_timeout": SENTINEL_TIMEOUT_SECONDS}
-    if target.sentinel_password is not None:
-        options["password"] = target.sentinel_password
-    if target.sentinel_username is not None:
-        options["username"] = target.sentinel_username
-    return options
+    return {
+        "socket_connect_timeout": timeout,
+        "socket_timeout": SENTINEL_TIMEOUT_SECONDS,
+        **target.sentinel_credentials(),
+    }
 
 
 class _SentinelRedis(Redis):

@@ -12,6 +12,7 @@ The credentials before `@` are the primary's; sentinels that require their own g
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from corral.errors import ConfigurationError
@@ -37,6 +38,16 @@ class SentinelTarget:
     password: str | None = None
     sentinel_username: str | None = None
     sentinel_password: str | None = None
+
+    def primary_credentials(self) -> dict[str, Any]:
+        """The database and the credentials given, as client keyword arguments for the primary."""
+        given = {"username": self.username, "password": self.password}
+        return {"db": self.db, **{name: value for name, value in given.items() if value is not None}}
+
+    def sentinel_credentials(self) -> dict[str, str]:
+        """The sentinels' own credentials given, as client keyword arguments."""
+        given = {"username": self.sentinel_username, "password": self.sentinel_password}
+        return {name: value for name, value in given.items() if value is not None}
 
 
 def scheme_of(url: str) -> str:

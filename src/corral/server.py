@@ -14,9 +14,11 @@ from types import TracebackType
 
 import redis
 
+from corral.connection import sync_client
 from corral.errors import ServerError
 from corral.lifetime import die_with_parent
 from corral.private_files import PRIVATE_UMASK, make_private_tree, write_private
+from corral.redis_url import check_redis_url
 
 logger = logging.getLogger(__name__)
 
@@ -175,9 +177,6 @@ def free_port() -> int:
 
 def check_server(url: str, timeout: float = 10.0, process: subprocess.Popen[bytes] | None = None) -> str:
     """Wait until the server at `url` answers and is Redis >= 6.2 or Valkey; return its version."""
-    from corral.connection import sync_client
-    from corral.redis_url import check_redis_url
-
     check_redis_url(url)
     deadline = time.monotonic() + timeout
     client = sync_client(url)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import math
 import time
-from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import RedisSentinelStorage, RedisStorage
@@ -90,13 +89,11 @@ def _sentinel_storage(redis_url: str, key_prefix: str) -> RedisSentinelStorage:
     """The budgets on a Sentinel-managed primary (never a replica: a count read there could lag behind)."""
     target = sentinel_target(redis_url)
     hosts = ",".join(f"{host}:{port}" for host, port in target.sentinels)
-    primary: dict[str, Any] = {"db": target.db, "username": target.username, "password": target.password}
-    sentinels = {"username": target.sentinel_username, "password": target.sentinel_password}
     return RedisSentinelStorage(
         f"async+redis+sentinel://{hosts}/{target.service}",
         implementation="redispy",
         key_prefix=key_prefix,
         use_replicas=False,
-        sentinel_kwargs={name: value for name, value in sentinels.items() if value is not None},
-        **{name: value for name, value in primary.items() if value is not None},
+        sentinel_kwargs=dict(target.sentinel_credentials()),
+        **target.primary_credentials(),
     )
