@@ -126,6 +126,28 @@ def test_default_store_is_a_sqlite_file_in_the_data_directory(tmp_path: Path) ->
         database.dispose()
 
 
+def test_a_store_opened_while_another_connection_holds_the_fresh_file_waits_for_it(tmp_path: Path) -> None:
+    # Given a fresh store file that another process is writing (it is creating the file's first table)
+    import sqlite3
+    import threading
+
+    path = tmp_path / "corral.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")
+    holder.execute("CREATE TABLE first (id INTEGER)")
+    released = threading.Timer(0.5, holder.execute, args=("COMMIT",))
+    released.start()
+    database = Database(f"sqlite:///{path}")
+    try:
+        # When the store opens a connection meanwhile, Then it waits for the lock and puts the file in WAL mode
+        with database.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        released.join()
+        holder.close()
+        database.dispose()
+
+
 def test_processes_migrating_a_fresh_store_at_once_all_succeed(empty_store_url: str) -> None:
     # Given a store that has never been migrated, and four API processes starting at the same moment
     from concurrent.futures import ThreadPoolExecutor
