@@ -204,8 +204,12 @@ def worker(
     unknown = [name for name in queue or [] if name not in known]
     if unknown:
         raise _fail(f"--queue: unknown queue(s) {', '.join(unknown)}; known: {', '.join(known)}", EXIT_USAGE)
+    from corral import eventloop
+
     try:
-        asyncio.run(run_worker(settings, resolve_redis_url(settings), queue))
+        loop = eventloop.loop_name(settings.worker_event_loop)
+        logging.getLogger("corral.worker").info("worker event loop: %s", loop)
+        eventloop.run(run_worker(settings, resolve_redis_url(settings), queue), settings.worker_event_loop)
     except CorralError as exc:
         raise _fail(str(exc)) from None
 

@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     )
     worker_processes: int = Field(default=1, ge=0, le=64, description="worker processes `corral up` starts")
     api_processes: int = Field(default=1, ge=1, le=64, description="API processes `corral up` serves on its port")
+    worker_event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="the event loop of worker processes: uvloop where it is installed (auto), or the standard one",
+    )
     redis_connect_timeout_seconds: float = Field(
         default=5.0, gt=0, le=300, description="how long a connection attempt to Redis/Valkey may take"
     )
