@@ -4,7 +4,8 @@
 
 Processing: N no-op jobs (the same small payload for all) are queued, then K worker processes drain them:
 - Corral: `corral --app bench_app:app worker` processes, exactly as `corral up` starts them (contract validation,
-  hooks, every observer a real worker installs: realtime events, DLQ replay outcomes, metrics, heartbeat, alerts);
+  hooks, every observer a real worker installs: realtime events, DLQ replay outcomes, metrics, heartbeat, alerts),
+  on the default event loop (uvloop) and, as `corral/asyncio`, with CORRAL_WORKER_EVENT_LOOP=asyncio;
 - raw bullmq: a bullmq `Worker` with a no-op processor, same concurrency;
 - dramatiq: `dramatiq` worker processes (Redis broker) with as many threads as the others' concurrency, installed
   in the benchmark's own environment (`benchmarks/.peers`), never as a dependency of Corral.
@@ -49,6 +50,8 @@ DRAMATIQ = "dramatiq[redis]==2.2.1"
 CHUNK = 1_000
 CONCURRENCY = 50
 PREFIX = "bench"
+CORRAL = "corral"
+CORRAL_ASYNCIO = "corral/asyncio"
 
 sys.path.insert(0, str(PEERS))
 from bench_app import JOB, QUEUE, app  # noqa: E402
@@ -154,9 +157,11 @@ def corral_env(url: str) -> dict[str, str]:
 
 
 def start_workers(kind: str, url: str, count: int) -> list[subprocess.Popen[bytes]]:
-    if kind == "corral":
+    if kind in (CORRAL, CORRAL_ASYNCIO):
         command = [str(Path(sys.executable).parent / "corral"), "worker"]
         env = corral_env(url)
+        if kind == CORRAL_ASYNCIO:
+            env["CORRAL_WORKER_EVENT_LOOP"] = "asyncio"
     elif kind == "raw bullmq":
         command = [
             sys.executable,
@@ -252,7 +257,7 @@ def drain(url: str, kind: str, jobs: int, count: int) -> dict[str, float]:
 async def latency(url: str, rate: float, seconds: float = 10.0) -> list[float]:
     client = redis.Redis.from_url(url)
     client.flushall()
-    workers = start_workers("corral", url, 1)
+    workers = start_workers(CORRAL, url, 1)
     engine = Engine(url, Keys(PREFIX))
     producer = Producer(engine, app.registry)
     try:
@@ -271,7 +276,7 @@ async def latency(url: str, rate: float, seconds: float = 10.0) -> list[float]:
                 await asyncio.sleep(delay)
             at = time.time() * 1000
             sent.append((await producer.enqueue(JOB, payload(n)), at))
-        while remaining(client, "corral") > 0:
+        while remaining(client, CORRAL) > 0:
             await asyncio.sleep(0.05)
         # The start of each job is the time its handler began, which the worker publishes as `job.started`
         # (bullmq's processedOn is taken when the fetch is sent, possibly before the job was even enqueued).
@@ -308,7 +313,9 @@ def main() -> None:
     parser.add_argument("--processes", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--skip-dramatiq", action="store_true")
     args = parser.parse_args()
-    kinds = ["corral", "raw bullmq"] + ([] if args.skip_dramatiq or not ensure_dramatiq() else ["dramatiq"])
+    kinds = [CORRAL, CORRAL_ASYNCIO, "raw bullmq"] + (
+        [] if args.skip_dramatiq or not ensure_dramatiq() else ["dramatiq"]
+    )
 
     with tempfile.TemporaryDirectory(prefix="corral-bench-") as directory:
         server = EmbeddedValkey(Path(directory), persist=False)
@@ -336,17 +343,20 @@ def main() -> None:
         return statistics.median(s[field] for s in samples[key])
 
     print(f"\nN={args.jobs:,} no-op jobs, concurrency {CONCURRENCY} per process, median of {args.rounds} round(s)\n")
-    print(f"{'worker':<12}{'processes':>10}{'jobs/s':>10}{'cmds/job':>10}{'CPU ms/job':>12}")
+    print(f"{'worker':<16}{'processes':>10}{'jobs/s':>10}{'cmds/job':>10}{'CPU ms/job':>12}")
     for count in args.processes:
         for kind in kinds:
             key = f"{kind}|{count}"
             rate, spent, cpu = med(key, "rate"), med(key, "commands"), med(key, "cpu_ms")
-            print(f"{kind:<12}{count:>10}{rate:>10,.0f}{spent:>10.1f}{cpu:>12.2f}")
+            print(f"{kind:<16}{count:>10}{rate:>10,.0f}{spent:>10.1f}{cpu:>12.2f}")
     print()
     for count in args.processes:
         corral = med(f"corral|{count}", "rate")
         ratio = corral / med(f"raw bullmq|{count}", "rate")
-        line = f"{count} process(es): Corral / raw bullmq {ratio:.2f} (target >= 2.0)"
+        loop = corral / med(f"{CORRAL_ASYNCIO}|{count}", "rate")
+        line = (
+            f"{count} process(es): Corral / raw bullmq {ratio:.2f} (target >= 2.0), default loop / asyncio {loop:.2f}"
+        )
         if "dramatiq" in kinds:
             line += f", Corral / dramatiq {corral / med(f'dramatiq|{count}', 'rate'):.2f} (target >= 1.0)"
         print(line)
