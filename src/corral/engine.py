@@ -623,9 +623,12 @@ class RepeatedErrorLog:
     log with the same line many times a second.
     """
 
-    def __init__(self, every: float = 30.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, every: float = 30.0, clock: Callable[[], float] = time.monotonic, log: logging.Logger | None = None
+    ) -> None:
         self.every = every
         self.clock = clock
+        self._log = log or logger
         self._seen: dict[str, tuple[float, int]] = {}
 
     def report(self, line: str) -> None:
@@ -636,7 +639,7 @@ class RepeatedErrorLog:
             self._seen[line] = (last[0], last[1] + 1)
             return
         repeats = f" (and {last[1]} more times in the last {now - last[0]:.0f}s)" if last and last[1] else ""
-        logger.error("%s%s", line, repeats)
+        self._log.error("%s%s", line, repeats)
         if len(self._seen) > 100:
             self._seen.clear()
         self._seen[line] = (now, 0)

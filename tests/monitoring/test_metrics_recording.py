@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
+
+import pytest
 
 from corral.hooks import JobEvent, JobEventKind
 from corral.monitoring import MetricsRecorder
@@ -172,3 +176,43 @@ async def test_closing_the_recorder_as_a_full_batch_wakes_it_still_ends_its_loop
         # Then the close ends (its loop stops even though its wake-up and the close arrived together)
         async with asyncio.timeout(30):
             await recorder.close()
+
+
+async def test_a_lost_server_is_logged_once_not_on_every_flush(caplog: pytest.LogCaptureFixture) -> None:
+    # Given a recorder holding metrics whose server is gone (nothing listens on its port)
+    from redis.asyncio import Redis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    from corral.keys import Keys
+    from corral.server import free_port
+
+    redis = Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=5, retry=Retry(NoBackoff(), 0))
+    recorder = MetricsRecorder(redis, Keys("lost"), flush_seconds=0.05)
+    recorder.record_completed("email", "email.send", int(time.time() * 1000), 1_000)
+    caplog.set_level(logging.DEBUG, logger="corral.monitoring.recorder")
+
+    def attempts() -> int:
+        return sum(
+            record.levelno == logging.DEBUG and record.getMessage() == "metrics flush failed"
+            for record in caplog.records
+        )
+
+    # When its flush loop fails again and again
+    recorder.start()
+    try:
+        await eventually(lambda: _at_least(attempts, 5), timeout=120)
+    finally:
+        await recorder.close()
+        await redis.aclose()
+    # Then the failure is one error line naming the cause, not one per flush
+    errors = [
+        r.getMessage() for r in caplog.records if r.levelno == logging.ERROR and r.name == "corral.monitoring.recorder"
+    ]
+    periodic = [line for line in errors if line.startswith("metrics flush failed")]
+    assert len(periodic) == 1, errors
+    assert "ConnectionError" in periodic[0] and "retried every 0.05s" in periodic[0]
+
+
+async def _at_least(count: Callable[[], int], wanted: int) -> bool:
+    return count() >= wanted

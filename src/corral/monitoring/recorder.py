@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from redis.asyncio import Redis
 
 from corral.dlq.fingerprint import fingerprint, normalise_reason
-from corral.engine import StoredJobs
+from corral.engine import RepeatedErrorLog, StoredJobs
 from corral.hooks import HookBus, JobEvent, JobEventKind
 from corral.keys import Keys
 from corral.lifetime import end_task, set_within
@@ -117,6 +117,7 @@ class MetricsRecorder:
         self._starts: dict[tuple[str, str], float] = {}
         self._pending_events = 0
         self._wake = asyncio.Event()
+        self._errors = RepeatedErrorLog(log=logger)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._flushing = asyncio.Lock()
@@ -295,8 +296,13 @@ class MetricsRecorder:
                 return
             try:
                 await self.flush()
-            except Exception:
-                logger.exception("metrics flush failed; retrying in %.1fs", self.flush_seconds)
+            except Exception as exc:
+                # A lost server fails every flush until it is back: one line per 30 s, the traceback at debug level.
+                logger.debug("metrics flush failed", exc_info=True)
+                self._errors.report(
+                    f"metrics flush failed ({type(exc).__name__}: {exc}); the metrics are kept and retried every "
+                    f"{self.flush_seconds:g}s"
+                )
 
     async def close(self) -> None:
         """Stop the flush loop and write what is left.
