@@ -61,6 +61,7 @@ class Availability:
         self._down = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.checked_at = 0.0
+        self._latest_asked = float("-inf")
 
     @property
     def available(self) -> bool:
@@ -78,13 +79,29 @@ class Availability:
 
     async def probe(self) -> None:
         """Ping once within the timeout and record the outcome."""
+        asked = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
                 await self.redis.ping()
         except (RedisError, OSError, TimeoutError) as exc:
-            self._mark_down(unavailable_reason(exc) or f"unexpected answer: {exc}")
+            self.record(unavailable_reason(exc) or f"unexpected answer: {exc}", asked)
         else:
+            self.record(None, asked)
+
+    def record(self, reason: str | None, asked: float) -> None:
+        """Record what a request sent at `asked` (monotonic seconds) found: None if the server answered, else why not.
+
+        The readiness route records its own write here, so the API serves again as soon as `/healthz` says it can;
+        an outcome older than the one already recorded (a probe that was waiting while a newer request came back) is
+        ignored.
+        """
+        if asked < self._latest_asked:
+            return
+        self._latest_asked = asked
+        if reason is None:
             self._mark_up()
+        else:
+            self._mark_down(reason)
         self.checked_at = time.monotonic()
 
     def _mark_down(self, reason: str) -> None:

@@ -8,6 +8,7 @@ wrong (unreachable, not answering, loading, refusing writes).
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Literal
 
 from fastapi import APIRouter, Request
@@ -59,6 +60,7 @@ def _state(exc: BaseException) -> RedisState:
 async def healthz(request: Request) -> JSONResponse:
     """Answer 200 when Redis/Valkey accepts a write within the probe timeout, else 503 with the reason."""
     api = request.app.state.services
+    asked = time.monotonic()
     try:
         async with asyncio.timeout(api.settings.redis_probe_timeout_seconds):
             await api.availability.redis.set(api.keys.health_probe, "1", px=10_000)
@@ -66,4 +68,7 @@ async def healthz(request: Request) -> JSONResponse:
         reason = unavailable_reason(exc) or str(exc)
         body = HealthPublic(status="unavailable", redis=_state(exc), reason=reason, version=__version__)
         return JSONResponse(body.model_dump(), status_code=503)
+    # None of the other routes answers 503 once /healthz answered 200 (a failed write is left to the probe: a server
+    # refusing writes still serves reads).
+    api.availability.record(None, asked)
     return JSONResponse(HealthPublic(status="ok", redis="ok", version=__version__).model_dump())
