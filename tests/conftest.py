@@ -1,5 +1,8 @@
 """Shared fixtures: one real Valkey per test session (Corral's own launcher), flushed before each test.
 
+With `CORRAL_TEST_SERVER=cluster`, the session's server is a 3-master Valkey Cluster instead (run so with
+`-m cluster`: the tests marked `cluster` also hold on a cluster).
+
 Every test also gets its own key prefix (so a consumer left by another test can never take its jobs), owns the
 processes it starts (killed, and the test failed, if any outlives it) and has its leaked connections reported
 as its own failure (garbage is collected at its teardown).
@@ -38,10 +41,25 @@ from owned_processes import TAG_VARIABLE, ProcessGroup, leftovers
 _test_numbers = itertools.count(1)
 
 
+ON_CLUSTER = os.environ.get("CORRAL_TEST_SERVER") == "cluster"
+_cluster_ports: list[int] = []
+
+
 @pytest.fixture(scope="session")
 def valkey_url() -> Iterator[str]:
-    """A real Valkey server for the whole session, started by Corral's embedded launcher."""
+    """A real Valkey server for the whole session, started by Corral's embedded launcher (or a cluster)."""
     with tempfile.TemporaryDirectory(prefix="corral-test-valkey-") as directory:
+        if ON_CLUSTER:
+            from cluster_support import ClusterDeployment
+
+            group = ProcessGroup()
+            try:
+                cluster = ClusterDeployment(group, Path(directory), password=None)
+                _cluster_ports[:] = cluster.master_ports
+                yield cluster.url
+            finally:
+                group.close()
+            return
         server = EmbeddedValkey(Path(directory), persist=False)
         url = server.start()
         try:
@@ -52,6 +70,12 @@ def valkey_url() -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _flush(valkey_url: str) -> None:
+    if ON_CLUSTER:
+        for port in _cluster_ports:
+            node = redis.Redis(host="127.0.0.1", port=port)
+            node.flushall()
+            node.close()
+        return
     client = redis.Redis.from_url(valkey_url)
     client.flushall()
     client.close()
@@ -102,8 +126,8 @@ def settings(tmp_path: Path, valkey_url: str) -> Settings:
 
 
 @pytest.fixture
-def keys(settings: Settings) -> Keys:
-    return Keys(settings.key_prefix)
+def keys(settings: Settings, valkey_url: str) -> Keys:
+    return Keys.for_server(settings.key_prefix, valkey_url)
 
 
 @pytest.fixture

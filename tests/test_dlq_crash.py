@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from corral.dlq.store import DeadLetterStore
 from corral.engine import Engine
 from corral.keys import Keys
+from corral.settings import Settings
 
 from owned_processes import ProcessGroup
 from processes.test_worker import ready_key, taken_key
@@ -29,18 +30,25 @@ JOBS = KILLS * BATCH
 
 
 @pytest.mark.slow
+@pytest.mark.cluster
 @pytest.mark.timeout(900)
 async def test_sigkill_at_random_points_keeps_dlq_equal_to_failed_jobs(
-    valkey_url: str, make_producer, redis_client: Redis, engine: Engine, keys: Keys, processes: ProcessGroup
+    valkey_url: str,
+    make_producer,
+    redis_client: Redis,
+    engine: Engine,
+    keys: Keys,
+    settings: Settings,
+    processes: ProcessGroup,
 ) -> None:
     def spawn() -> Popen[bytes]:
         return processes.spawn([sys.executable, str(WORKER), valkey_url, "fail"], stdout=DEVNULL, stderr=DEVNULL)
 
     async def taken(worker: Popen[bytes]) -> int:
-        return int(await redis_client.hget(taken_key(keys.prefix), str(worker.pid)) or 0)
+        return int(await redis_client.hget(taken_key(settings.key_prefix), str(worker.pid)) or 0)
 
     async def all_ready() -> bool:
-        return all([await redis_client.sismember(ready_key(keys.prefix), str(w.pid)) for w in workers])
+        return all([await redis_client.sismember(ready_key(settings.key_prefix), str(w.pid)) for w in workers])
 
     async def unfinished() -> int:
         counts = await engine.counts("work")

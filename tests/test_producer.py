@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from corral.contracts import EnqueueOptions
@@ -146,7 +148,7 @@ async def test_an_apps_producer_enqueues_and_closes_its_connections(valkey_url: 
     async def charge(ctx: object, payload: Charge) -> None:
         return None
 
-    producer = app.producer(valkey_url, key_prefix=engine.keys.prefix)
+    producer = app.producer(valkey_url, key_prefix=os.environ["CORRAL_KEY_PREFIX"])
     # When it enqueues a job and is closed (a connection left open would fail this test at its teardown)
     job_id = await producer.enqueue("billing.charge", {"invoice": "inv-1"})
     await producer.close()

@@ -127,7 +127,9 @@ class Corral:
         from corral.keys import Keys
         from corral.producer import Producer
 
-        return Producer(Engine(redis_url, Keys(key_prefix)), self.registry)
+        return Producer(
+            Engine(redis_url, Keys.for_server(key_prefix, redis_url, self.registry.hash_tags)), self.registry
+        )
 
 
 def _payload_annotation(name: str, handler: Handler) -> type[JobContract]:

@@ -289,12 +289,13 @@ def queues(
     """Show every queue with its job counts by state, and the DLQ size."""
     settings = _settings(data_dir=data_dir)
     try:
-        rows, dlq_size = asyncio.run(_queue_counts(settings))
+        rows, dlq_size, prefixes = asyncio.run(_queue_counts(settings))
     except CorralError as exc:
         raise _fail(str(exc)) from None
     if as_json:
-        # `bullmq` says how BullMQ code (Node or Python) reaches these queues: `new Queue(name, { prefix })`.
-        bullmq = {"prefix": Keys(settings.key_prefix).bullmq_prefix, "queues": list(rows)}
+        # `bullmq` says how BullMQ code (Node or Python) reaches these queues: `new Queue(name, { prefix })`, with the
+        # queue's own prefix from `prefixes` (on one server every queue has the same; on a cluster each its hash tag).
+        bullmq = {"prefix": Keys(settings.key_prefix).bullmq_prefix, "prefixes": prefixes, "queues": list(rows)}
         out.print_json(data={"queues": rows, "dlq": dlq_size, "bullmq": bullmq})
         return
     from corral.jobs import JOB_STATES
@@ -309,12 +310,13 @@ def queues(
     out.print(f"dead-letter queue: {dlq_size} entr{'y' if dlq_size == 1 else 'ies'}")
 
 
-async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int]:
+async def _queue_counts(settings: Settings) -> tuple[dict[str, dict[str, int]], int, dict[str, str]]:
     from corral.cli_services import cli_services
 
     async with cli_services(settings, migrate=False) as services:
         rows = {queue: await services.engine.counts(queue) for queue in services.registry.work_queues}
-        return rows, await services.dlq_store.count()
+        prefixes = {queue: services.keys.queue_prefix(queue) for queue in rows}
+        return rows, await services.dlq_store.count(), prefixes
 
 
 @app.command()

@@ -74,6 +74,8 @@ def _tune_connections(backend: Any, connect_timeout: float = CONNECT_TIMEOUT_SEC
         if connection is None:
             continue
         client = connection.conn
+        if not hasattr(client, "connection_pool"):
+            continue  # a cluster client, built by `engine_connection` with this policy
         client.connection_pool.connection_kwargs.update(
             socket_timeout=None,
             socket_connect_timeout=connect_timeout,
@@ -256,6 +258,15 @@ class StoredJobs:
         )  # type: ignore[assignment]
         return [(str(job_id), int(score)) for job_id, score in found]
 
+    async def read_failed(self, queue: str, job_id: str) -> tuple[int | None, list[str | None]]:
+        """A failed job's finish time (its score in the failed set; None when it is not failed) and the fields the
+        DLQ keeps (`FAILED_JOB_FIELDS`, None for a missing one), read together in one MULTI/EXEC on its slot."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zscore(self.keys.queue(queue, "failed"), job_id)
+            pipe.hmget(self.keys.job(queue, job_id), FAILED_JOB_FIELDS)
+            score, fields = await pipe.execute()
+        return (None if score is None else int(score)), list(fields)
+
     async def is_failed(self, queue: str, job_id: str) -> bool:
         """Whether the job is in its queue's failed set."""
         return await self.redis.zscore(self.keys.queue(queue, "failed"), job_id) is not None
@@ -293,7 +304,9 @@ class Engine:
     def _queue(self, name: str) -> Queue:
         queue = self._queues.get(name)
         if queue is None:
-            queue = Queue(name, {"connection": engine_connection(self.redis_url), "prefix": self.keys.bullmq_prefix})
+            queue = Queue(
+                name, {"connection": engine_connection(self.redis_url), "prefix": self.keys.queue_prefix(name)}
+            )
             _tune_connections(queue.backend, self.connect_timeout)
             self._queues[name] = queue
         return queue
@@ -493,6 +506,8 @@ class RunningJob:
     trace_link: str | None = None
     # Replaces the exact text of this job's secret payload values with the mask in what it writes out.
     redact: Callable[[Any], Any] = _unchanged
+    # The key names of the server the job runs on (a cluster gives each queue its own prefix).
+    keys: Keys = field(default_factory=lambda: Keys("corral"))
 
     async def report_progress(self, progress: int | float | Mapping[str, Any]) -> None:
         """Store the job's progress (a percentage or a small document) and tell `on_progress` (the runtime's
@@ -515,10 +530,17 @@ class RunningJob:
         if not children:
             return []
         job = self._job
-        prefix = str(job.queue.prefix)
+        keys = self.keys
+        own = keys.queue_prefix(self.queue)
         parent = {"id": self.id, "queue": job.queueQualifiedName}
         entries = []
         for child in children:
+            prefix = keys.queue_prefix(child.queue)
+            if prefix != own:
+                raise JobFailure(
+                    f"child job {child.job_id}: queue {child.queue!r} has another hash tag than queue {self.queue!r} "
+                    "on this cluster; a flow's queues must share one (QueueConfig.hash_tag)"
+                )
             opts = {**child.opts, "jobId": child.job_id, "parent": parent, "ignoreDependencyOnFailure": True}
             queue = MinimalQueue(child.queue, job.backend.forQueue(child.queue, prefix), {"prefix": prefix})
             entries.append({"job": Job(queue, child.name, dict(child.data), opts), "is_parent": False})
@@ -540,7 +562,7 @@ class RunningJob:
     async def children_outcomes(self) -> list[ChildOutcome]:
         """Every finished child of this job: its result or failure reason, and its timings when still known."""
         job = self._job
-        prefix = f"{job.queue.prefix}:"
+        keys = self.keys
         backend = job.backend
         client = backend.connection.conn
         completed: dict[str, Any] = await job.getChildrenValues()
@@ -555,7 +577,7 @@ class RunningJob:
             timings = await pipe.execute() if finished else []
         outcomes = []
         for (key, succeeded, value, reason), (started, ended, attempts) in zip(finished, timings, strict=True):
-            queue, _, job_id = key.removeprefix(prefix).partition(":")
+            queue, job_id = keys.parse_job_key(key)
             outcomes.append(
                 ChildOutcome(
                     queue=queue,
@@ -724,10 +746,18 @@ def _is_final(job: Job, err: BaseException) -> bool:
 
 
 class DeadLetterSink(Protocol):
-    """Where a job's final failure is recorded, in the same MULTI/EXEC as its move to failed (the DLQ store)."""
+    """Where a job's final failure is recorded (the DLQ store): in the same MULTI/EXEC as its move to failed on one
+    server, right after it on a cluster (its sweeper captures a failure a crash left between the two)."""
+
+    @property
+    def atomic_with_engine(self) -> bool:
+        """Whether `capture_in` can share the move's transaction."""
 
     async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
         """Queue the capture of one failed job on `pipe`."""
+
+    async def capture(self, queue: str, job_id: str, reason: str | None = None) -> str | None:
+        """Capture one job already in its queue's failed set; its entry id."""
 
 
 class QueueConsumer:
@@ -751,6 +781,7 @@ class QueueConsumer:
         redact: Redactor | None = None,
     ) -> None:
         self.config = config
+        self.keys = keys
         self._redact = redact
         self.redis = redis
         self.dlq = dlq
@@ -759,7 +790,7 @@ class QueueConsumer:
         self._on_stalled = on_stalled
         self._redis_url = redis_url
         opts: dict[str, Any] = {
-            "prefix": keys.bullmq_prefix,
+            "prefix": keys.queue_prefix(config.name),
             "autorun": False,
             "concurrency": config.concurrency,
             "lockDuration": lock_duration_ms,
@@ -862,6 +893,7 @@ class QueueConsumer:
             trace=job.opts.get(TRACE_OPTION),
             trace_link=job.opts.get(TRACE_LINK_OPTION),
             redact=functools.partial(self._redact, job.name, job.data) if self._redact is not None else _unchanged,
+            keys=self.keys,
         )
 
     def _redact_stacktrace(self, job: Job, view: RunningJob) -> None:
@@ -896,15 +928,24 @@ class QueueConsumer:
         fields = {"failedReason": reason, "stacktrace": json.dumps(job.stacktrace, separators=(",", ":"))}
         scripts = job.backend.scripts
         keys, args = scripts.moveToFailedArgs(job, reason, job.opts.get("removeOnFail", False), token, False, fields)
-        # One MULTI/EXEC: the job reaches the failed set and its DLQ entry together, or neither does.
-        async with self.redis.pipeline(transaction=True) as pipe:
-            await scripts.commands["moveToFinished"](keys=keys, args=args, client=pipe)
-            await self.dlq.capture_in(pipe, self.queue, str(job.id), reason)
-            moved, entry_id = await pipe.execute()
+        if self.dlq.atomic_with_engine:
+            # One MULTI/EXEC: the job reaches the failed set and its DLQ entry together, or neither does.
+            async with self.redis.pipeline(transaction=True) as pipe:
+                await scripts.commands["moveToFinished"](keys=keys, args=args, client=pipe)
+                await self.dlq.capture_in(pipe, self.queue, str(job.id), reason)
+                moved, entry_id = await pipe.execute()
+        else:
+            # On a cluster the move and the capture are on two slots: the capture follows, keyed by the failure
+            # (queue, job id, finish time) so that the sweeper's capture of a failure a crash left behind and this
+            # one make one entry.
+            moved = await scripts.commands["moveToFinished"](keys=keys, args=args)
+            entry_id = None
         if isinstance(moved, int) and moved < 0:
             raise scripts.finishedErrors(
                 {"code": moved, "jobId": job.id, "command": "moveToFinished", "state": "active"}
             )
+        if not self.dlq.atomic_with_engine:
+            entry_id = await self.dlq.capture(self.queue, str(job.id), reason)
         job.finishedOn = args[1]
         job.attemptsMade += 1
         await self._on_failure(

@@ -2,25 +2,60 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
+
+from corral.redis_url import is_cluster
 
 
 @dataclass(frozen=True)
 class Keys:
-    """Key and channel names under one prefix; bullmq's own keys live under `<prefix>:q`."""
+    """Key and channel names under one prefix; bullmq's own keys live under `<prefix>:q`.
+
+    On a Redis/Valkey Cluster (`Keys.for_server` with a cluster URL) every key of Corral's own is under one hash tag,
+    `{<prefix>}:...`, so each of Corral's scripts and transactions touches one slot; each queue's bullmq keys are
+    under the queue's own hash tag, `<prefix>:q:{<tag>}:<queue>:<type>`, so the queues spread over the masters.
+    """
 
     prefix: str
+    cluster: bool = False
+    root: str = ""
+    hash_tags: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_server(cls, prefix: str, redis_url: str, hash_tags: Mapping[str, str] | None = None) -> Keys:
+        """The keys under `prefix` on the server `redis_url` names; `hash_tags` maps a queue to its cluster tag (a
+        queue not named uses its own name)."""
+        if not is_cluster(redis_url):
+            return cls(prefix)
+        return cls("{" + prefix + "}", cluster=True, root=prefix, hash_tags=tuple(sorted((hash_tags or {}).items())))
 
     @property
     def bullmq_prefix(self) -> str:
-        """The prefix handed to bullmq; its keys are `<prefix>:q:<queue>:<type>`."""
-        return f"{self.prefix}:q"
+        """The prefix handed to bullmq on one server; its keys are `<prefix>:q:<queue>:<type>`. On a cluster each
+        queue has its own (`queue_prefix`)."""
+        return f"{self.root or self.prefix}:q"
+
+    def queue_prefix(self, queue: str) -> str:
+        """The prefix bullmq is given for one queue (Node BullMQ code reaching the queue uses the same)."""
+        if not self.cluster:
+            return self.bullmq_prefix
+        tag = dict(self.hash_tags).get(queue, queue)
+        return f"{self.bullmq_prefix}:{{{tag}}}"
 
     def queue(self, queue: str, suffix: str = "") -> str:
         """A bullmq key of one queue (`wait`, `failed`, a job id...); empty suffix is the queue's base."""
-        base = f"{self.bullmq_prefix}:{queue}:"
+        base = f"{self.queue_prefix(queue)}:{queue}:"
         return base + suffix
+
+    def parse_job_key(self, key: str) -> tuple[str, str]:
+        """(queue, job id) of a bullmq job key (`<queue prefix>:<queue>:<id>`, as a flow's parent or child keys)."""
+        rest = key.removeprefix(self.bullmq_prefix + ":")
+        if self.cluster and rest.startswith("{"):
+            rest = rest.partition("}:")[2]
+        queue, _, job_id = rest.partition(":")
+        return queue, job_id
 
     def job(self, queue: str, job_id: str) -> str:
         """The bullmq hash holding one job."""

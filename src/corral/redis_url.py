@@ -1,4 +1,5 @@
-"""What a `CORRAL_REDIS_URL` names: one server (`redis://`, `rediss://`, `unix://`) or a Sentinel-managed primary.
+"""What a `CORRAL_REDIS_URL` names: one server (`redis://`, `rediss://`, `unix://`), a Sentinel-managed primary, or a
+Redis/Valkey Cluster.
 
 A Sentinel URL lists the sentinels and names the monitored service; Corral asks the sentinels where the primary is
 and asks again after a failover:
@@ -7,6 +8,11 @@ and asks again after a failover:
 
 The credentials before `@` are the primary's; sentinels that require their own give them as the query parameters
 `sentinel_username` and `sentinel_password`.
+
+A Cluster URL lists some of the cluster's nodes (any of them; the client learns the rest from them), with TLS when the
+scheme is `rediss+cluster`:
+
+    redis+cluster://[[username]:password@]host:port[,host:port...]
 """
 
 from __future__ import annotations
@@ -20,9 +26,8 @@ from corral.errors import ConfigurationError
 SERVER_SCHEMES = ("redis", "rediss", "unix")
 SENTINEL_SCHEME = "redis+sentinel"
 SENTINEL_OPTIONS = ("sentinel_username", "sentinel_password")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 UNSUPPORTED = {
-    "redis+cluster": "Redis/Valkey Cluster is not supported yet; use one server or a Sentinel-managed primary",
-    "rediss+cluster": "Redis/Valkey Cluster is not supported yet; use one server or a Sentinel-managed primary",
     "rediss+sentinel": "TLS to Sentinel is not supported; use redis+sentinel://",
 }
 
@@ -50,6 +55,24 @@ class SentinelTarget:
         return {name: value for name, value in given.items() if value is not None}
 
 
+@dataclass(frozen=True)
+class ClusterTarget:
+    """Nodes to learn a cluster's layout from, and how to sign in to every node."""
+
+    nodes: tuple[tuple[str, int], ...]
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    def credentials(self) -> dict[str, Any]:
+        """The credentials given (and TLS when asked), as client keyword arguments."""
+        given = {"username": self.username, "password": self.password}
+        return {
+            **{name: value for name, value in given.items() if value is not None},
+            **({"ssl": True} if self.tls else {}),
+        }
+
+
 def scheme_of(url: str) -> str:
     """The URL's scheme, lower-cased ('' when it has none)."""
     return url.split("://", 1)[0].lower() if "://" in url else ""
@@ -61,18 +84,44 @@ def check_redis_url(url: str) -> None:
     if scheme == SENTINEL_SCHEME:
         sentinel_target(url)
         return
+    if scheme in CLUSTER_SCHEMES:
+        cluster_target(url)
+        return
     if scheme in UNSUPPORTED:
         raise ConfigurationError(f"CORRAL_REDIS_URL: {UNSUPPORTED[scheme]}")
     if scheme not in SERVER_SCHEMES:
         raise ConfigurationError(
-            f"CORRAL_REDIS_URL: unknown scheme {scheme or '(none)'!r}; use redis://, rediss://, unix:// or "
-            "redis+sentinel://"
+            f"CORRAL_REDIS_URL: unknown scheme {scheme or '(none)'!r}; use redis://, rediss://, unix://, "
+            "redis+sentinel:// or redis+cluster://"
         )
 
 
 def is_sentinel(url: str) -> bool:
     """Whether the URL names a Sentinel-managed primary."""
     return scheme_of(url) == SENTINEL_SCHEME
+
+
+def is_cluster(url: str) -> bool:
+    """Whether the URL names a Redis/Valkey Cluster."""
+    return scheme_of(url) in CLUSTER_SCHEMES
+
+
+def cluster_target(url: str) -> ClusterTarget:
+    """Parse a `redis+cluster://` URL; a malformed one raises ConfigurationError naming what is wrong."""
+    if not is_cluster(url):
+        raise ConfigurationError("CORRAL_REDIS_URL: not a redis+cluster:// URL")
+    rest = url.split("://", 1)[1]
+    location, _, tail = rest.partition("/")
+    if tail.strip("/") or "?" in location:
+        raise ConfigurationError(
+            "CORRAL_REDIS_URL: a Cluster URL has no database or options (a cluster has database 0 only)"
+        )
+    credentials, _, hosts = location.rpartition("@")
+    username, password = _credentials(credentials)
+    nodes = tuple(_address(part, "cluster node") for part in hosts.split(",") if part)
+    if not nodes:
+        raise ConfigurationError("CORRAL_REDIS_URL: a Cluster URL names at least one node as host:port")
+    return ClusterTarget(nodes, username, password, tls=scheme_of(url) == "rediss+cluster")
 
 
 def sentinel_target(url: str) -> SentinelTarget:
@@ -119,10 +168,10 @@ def _credentials(text: str) -> tuple[str | None, str | None]:
     return (unquote(user) or None), (unquote(password) if colon else None)
 
 
-def _address(text: str) -> tuple[str, int]:
+def _address(text: str, what: str = "sentinel") -> tuple[str, int]:
     host, colon, port = text.rpartition(":")
     if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigurationError(f"CORRAL_REDIS_URL: sentinel address {text!r} is not host:port")
+        raise ConfigurationError(f"CORRAL_REDIS_URL: {what} address {text!r} is not host:port")
     return host.strip("[]"), int(port)
 
 

@@ -60,7 +60,7 @@ class Runtime:
             registry.queue(name)  # refuses unknown queues before anything starts
         self.hooks = hooks or HookBus()
         self.services = services or {}
-        self.keys = Keys(settings.key_prefix)
+        self.keys = Keys.for_server(settings.key_prefix, redis_url, registry.hash_tags)
         self.redis: Redis = redis_client(redis_url)
         self.dlq = dlq(self.redis, self.keys, registry, release=settings.release)
         self._consumers: list[QueueConsumer] = []

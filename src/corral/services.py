@@ -143,7 +143,7 @@ def build_services(
     With `publish_queued`, the producer announces each job it enqueues (`job.queued`) on the realtime bus.
     `kind` and `more` let an adapter's process add its own resources (the API's rate limits) to the same object.
     """
-    keys = Keys(settings.key_prefix)
+    keys = Keys.for_server(settings.key_prefix, redis_url, registry.hash_tags)
     redis = redis_client(redis_url)
     engine = Engine(redis_url, keys, connect_timeout=settings.redis_connect_timeout_seconds)
     database = Database(settings.resolved_database_url)

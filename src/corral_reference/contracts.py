@@ -372,18 +372,26 @@ class SystemCleanup(JobContract):
 
 _DAY = 86_400
 
+# On a Redis/Valkey Cluster the catalogue's queues share one hash tag: a workflow's steps may run any job type, and a
+# flow's parent and children must be on one slot (bullmq's flow scripts touch both queues' keys).
+CATALOGUE_TAG = "catalogue"
+
 CATALOGUE_QUEUES: tuple[QueueConfig, ...] = (
     QueueConfig(
         name="ai",
+        hash_tag=CATALOGUE_TAG,
         attempts=3,
         backoff_ms=2_000,
         concurrency=4,
         timeout_seconds=120,
         rate_limit=RateLimit(max_jobs=60, per_ms=60_000),
     ),
-    QueueConfig(name="workflows", attempts=3, backoff_ms=1_000, concurrency=8, timeout_seconds=300),
+    QueueConfig(
+        name="workflows", hash_tag=CATALOGUE_TAG, attempts=3, backoff_ms=1_000, concurrency=8, timeout_seconds=300
+    ),
     QueueConfig(
         name="analytics",
+        hash_tag=CATALOGUE_TAG,
         attempts=5,
         backoff_ms=1_000,
         concurrency=4,
@@ -392,6 +400,7 @@ CATALOGUE_QUEUES: tuple[QueueConfig, ...] = (
     ),
     QueueConfig(
         name="email",
+        hash_tag=CATALOGUE_TAG,
         attempts=5,
         backoff_ms=5_000,
         concurrency=10,
@@ -399,8 +408,12 @@ CATALOGUE_QUEUES: tuple[QueueConfig, ...] = (
         rate_limit=RateLimit(max_jobs=100, per_ms=60_000),
     ),
     # The timeout leaves room above the longest plugin time limit (timeoutMs <= 300 s).
-    QueueConfig(name="plugins", attempts=3, backoff_ms=2_000, concurrency=5, timeout_seconds=330),
-    QueueConfig(name="system", attempts=3, backoff_ms=1_000, concurrency=5, timeout_seconds=600),
+    QueueConfig(
+        name="plugins", hash_tag=CATALOGUE_TAG, attempts=3, backoff_ms=2_000, concurrency=5, timeout_seconds=330
+    ),
+    QueueConfig(
+        name="system", hash_tag=CATALOGUE_TAG, attempts=3, backoff_ms=1_000, concurrency=5, timeout_seconds=600
+    ),
     # No worker consumes the DLQ; its config only says how long entries are kept.
     QueueConfig(
         name="dlq",

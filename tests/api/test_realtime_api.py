@@ -13,18 +13,18 @@ import time
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from api.realtime_peers import close_code, collect_events, next_frame, open_socket, quiet_for, ws_url
 from corral.api import create_app
+from corral.connection import redis_client as corral_client
 from corral.keys import Keys
 from corral.realtime import EventBus, EventDraft, Severity
 
 
 def bus_of(redis_client, settings) -> EventBus:
-    return EventBus(redis_client, Keys(settings.key_prefix))
+    return EventBus(redis_client, Keys.for_server(settings.key_prefix, settings.redis_url or ""))
 
 
 async def publish_numbered(bus: EventBus, count: int, start: int = 0, **fields: Any) -> list[str]:
@@ -380,7 +380,9 @@ async def test_resume_past_retention_reports_a_gap_then_latest(live_api, redis_c
     api = await asyncio.to_thread(live_api)
     bus = bus_of(redis_client, settings)
     ids = await publish_numbered(bus, 3)
-    await redis_client.xtrim(Keys(settings.key_prefix).event_stream, maxlen=1, approximate=False)
+    await redis_client.xtrim(
+        Keys.for_server(settings.key_prefix, settings.redis_url or "").event_stream, maxlen=1, approximate=False
+    )
     # When a client resumes from the first id
     ws = await open_socket(api.base, api.owner_token, last_id=ids[0])
     # Then it is told of the gap and gets the latest events instead
@@ -540,7 +542,7 @@ def test_a_client_resumes_on_another_api_process_with_no_gap_and_no_duplicate(
     second_base = serve_app(create_app(first.settings, valkey_url))
 
     async def scenario() -> tuple[list[int], list[int], dict[str, Any] | None]:
-        redis = Redis.from_url(valkey_url, decode_responses=True)
+        redis = corral_client(valkey_url)
         bus = bus_of(redis, settings)
         published: list[int] = []
         stop = asyncio.Event()

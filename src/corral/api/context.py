@@ -40,7 +40,7 @@ def build_services(settings: Settings, redis_url: str, registry: Registry) -> Ap
         "api",
         ApiServices,
         publish_queued=True,
-        limits=RateLimits(settings, redis_url, Keys(settings.key_prefix)),
+        limits=RateLimits(settings, redis_url, Keys.for_server(settings.key_prefix, redis_url, registry.hash_tags)),
         availability=Availability(
             probe_client(redis_url, settings.redis_probe_timeout_seconds),
             redis_url,

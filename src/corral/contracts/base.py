@@ -54,11 +54,22 @@ class QueueConfig:
     rate_limit: RateLimit | None = None
     keep_completed: Retention = field(default_factory=lambda: Retention(count=1_000, age_seconds=86_400))
     keep_failed: Retention = field(default_factory=lambda: Retention(count=5_000, age_seconds=7 * 86_400))
+    # On a Redis/Valkey Cluster, the hash tag of the queue's keys (its name when empty): queues whose jobs are a flow's
+    # parent and children (a workflow and the job types its steps run) must share one, as a flow's scripts touch
+    # both queues' keys; other queues keep their own, so they spread over the cluster's masters.
+    hash_tag: str = ""
+
+    @property
+    def cluster_tag(self) -> str:
+        """The hash tag the queue's keys carry on a cluster."""
+        return self.hash_tag or self.name
 
     def __post_init__(self) -> None:
         problems = []
         if not self.name or not self.name.replace("-", "").replace("_", "").isalnum():
             problems.append("name: letters, digits, '-' and '_' only")
+        if self.hash_tag and not self.hash_tag.replace("-", "").replace("_", "").replace(":", "").isalnum():
+            problems.append("hash_tag: letters, digits, '-', '_' and ':' only")
         if not 1 <= self.attempts <= 100:
             problems.append("attempts: between 1 and 100")
         if not 0 <= self.backoff_ms <= 86_400_000:
@@ -145,6 +156,11 @@ class Registry:
     def queues(self) -> Mapping[str, QueueConfig]:
         """Every registered queue by name, the DLQ included."""
         return dict(self._queues)
+
+    @property
+    def hash_tags(self) -> dict[str, str]:
+        """Each queue's hash tag on a cluster."""
+        return {name: config.cluster_tag for name, config in self._queues.items()}
 
     @property
     def work_queues(self) -> list[str]:

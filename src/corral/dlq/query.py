@@ -442,7 +442,9 @@ class DlqQuery:
         JSON array of rows (`csv`: arrays, `summary`: objects)."""
         if not entry_ids:
             return "" if shape == "jsonl" else "[]"
-        found: str = await self.scripts.rows(args=[self.layout, shape, reason_max, " ".join(entry_ids)])
+        found: str = await self.scripts.rows(
+            keys=[self.keys.dlq_sequence], args=[self.layout, shape, reason_max, " ".join(entry_ids)]
+        )
         return found
 
     async def walk_ids(

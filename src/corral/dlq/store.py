@@ -85,18 +85,34 @@ class DeadLetterStore:
     def _capture_keys(self, queue: str, job_id: str) -> list[str]:
         return self.jobs.failed_job_keys(queue, job_id)
 
+    @property
+    def atomic_with_engine(self) -> bool:
+        """Whether a capture can run in one MULTI/EXEC with the job's move to failed (not on a cluster, where the
+        job's keys and the DLQ's are on different slots)."""
+        return not self.keys.cluster
+
     async def capture_in(self, pipe: Pipeline, queue: str, job_id: str, reason: str) -> None:
         """Queue the capture of one failed job on a MULTI pipeline, to run atomically with its move to failed."""
         await self.scripts.capture(
             keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason), client=pipe
         )
 
-    async def capture(self, queue: str, job_id: str) -> str | None:
-        """Capture one job already in its queue's failed set; the entry id, or None if it is not failed."""
-        reason = await self.jobs.failed_reason(queue, job_id)
-        result = await self.scripts.capture(
-            keys=self._capture_keys(queue, job_id), args=self._capture_args(queue, job_id, reason)
+    async def capture(self, queue: str, job_id: str, reason: str | None = None) -> str | None:
+        """Capture one job already in its queue's failed set; the entry id, or None if it is not failed (or its entry
+        was deleted). Capturing a failure twice finds its entry: the entry is keyed by queue, job id and finish time."""
+        if reason is None:
+            reason = await self.jobs.failed_reason(queue, job_id)
+        args = self._capture_args(queue, job_id, reason)
+        if not self.keys.cluster:
+            result = await self.scripts.capture(keys=self._capture_keys(queue, job_id), args=args)
+            return str(result) if result else None
+        # On a cluster the job is read first, from its queue's slot (one MULTI there, so its finish time and fields
+        # agree), and handed to the script, which runs on the DLQ's slot.
+        finished, fields = await self.jobs.read_failed(queue, job_id)
+        read = json.dumps(
+            [finished if finished is not None else False, [v if v is not None else False for v in fields]]
         )
+        result = await self.scripts.capture(keys=[self.keys.dlq_sources], args=[*args, read])
         return str(result) if result else None
 
     async def sweep(self, queue: str) -> int:
@@ -136,7 +152,9 @@ class DeadLetterStore:
         """Delete entries by id; returns (entry id, queue, job id) of those that existed."""
         gone: list[tuple[str, str, str]] = []
         for start in range(0, len(entry_ids), DELETE_BATCH):
-            flat: list[str] = await self.scripts.delete(args=[self.layout, *entry_ids[start : start + DELETE_BATCH]])
+            flat: list[str] = await self.scripts.delete(
+                keys=[self.keys.dlq_sequence], args=[self.layout, *entry_ids[start : start + DELETE_BATCH]]
+            )
             gone.extend((flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3))
         return gone
 
@@ -234,11 +252,16 @@ class DeadLetterStore:
         """Append a replay to an entry's history if its count is still `seen_count`; the script's answer code."""
         return int(
             await self.scripts.replay(
-                args=[self.layout, entry_id, seen_count, json.dumps(record, separators=(",", ":")), MAX_REPLAYS]
+                keys=[self.keys.dlq_sequence],
+                args=[self.layout, entry_id, seen_count, json.dumps(record, separators=(",", ":")), MAX_REPLAYS],
             )
         )
 
     async def record_outcome(self, entry_id: str, replay: int, status: str, outcome: Mapping[str, Any]) -> bool:
         """Write what became of replay number `replay` of an entry (status `succeeded` or `died`), once."""
         document = json.dumps(outcome, separators=(",", ":"))
-        return bool(await self.scripts.outcome(args=[self.layout, entry_id, replay, status, document]))
+        return bool(
+            await self.scripts.outcome(
+                keys=[self.keys.dlq_sequence], args=[self.layout, entry_id, replay, status, document]
+            )
+        )

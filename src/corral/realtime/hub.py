@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from corral.connection import pubsub_of
 from corral.keys import Keys
 from corral.realtime.bus import EventBus, channel_envelopes
 from corral.realtime.events import Channel, Severity, event_rooms, stream_id_key
@@ -209,7 +210,7 @@ class EventHub:
         channel = self.keys.channel(Channel.OWNER.value)
         while True:
             try:
-                pubsub = self._pubsub = self.redis.pubsub()
+                pubsub = self._pubsub = await pubsub_of(self.redis)
                 await pubsub.subscribe(channel)
                 async for message in pubsub.listen():
                     kind = message.get("type")

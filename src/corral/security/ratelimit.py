@@ -7,12 +7,12 @@ import math
 import time
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisSentinelStorage, RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisSentinelStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 from corral.errors import ConfigurationError, RateLimitedError
 from corral.keys import Keys
-from corral.redis_url import is_sentinel, sentinel_target
+from corral.redis_url import cluster_target, is_cluster, is_sentinel, sentinel_target
 from corral.settings import Settings
 
 
@@ -42,11 +42,15 @@ class RateLimits:
             }
         except ValueError as exc:
             raise ConfigurationError(f"rate limit: {exc}") from None
-        self.storage: RedisStorage = (
-            _sentinel_storage(redis_url, keys.rate_limit_prefix)
-            if is_sentinel(redis_url)
-            else RedisStorage("async+" + redis_url, implementation="redispy", key_prefix=keys.rate_limit_prefix)
-        )
+        self.storage: RedisStorage
+        if is_sentinel(redis_url):
+            self.storage = _sentinel_storage(redis_url, keys.rate_limit_prefix)
+        elif is_cluster(redis_url):
+            self.storage = _cluster_storage(redis_url, keys.rate_limit_prefix)
+        else:
+            self.storage = RedisStorage(
+                "async+" + redis_url, implementation="redispy", key_prefix=keys.rate_limit_prefix
+            )
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     async def spend(self, budget: Budget, *identity: str, report: bool = True) -> tuple[int, int, int]:
@@ -83,6 +87,15 @@ class RateLimits:
             client = getattr(bridge, name, None)
             if client is not None and hasattr(client, "aclose"):
                 await client.aclose()
+
+
+def _cluster_storage(redis_url: str, key_prefix: str) -> RedisClusterStorage:
+    """The budgets on a cluster (each budget's script touches its one key)."""
+    target = cluster_target(redis_url)
+    hosts = ",".join(f"{host}:{port}" for host, port in target.nodes)
+    return RedisClusterStorage(
+        f"async+redis+cluster://{hosts}", implementation="redispy", key_prefix=key_prefix, **target.credentials()
+    )
 
 
 def _sentinel_storage(redis_url: str, key_prefix: str) -> RedisSentinelStorage:

@@ -4,17 +4,27 @@
 -- ARGV[6] now (ms)   ARGV[7] searchable fields by job name (JSON)   ARGV[8] search tokens of the reason (space-separated)
 -- ARGV[9] the job hash's fields to read, as the engine adapter names them (JSON list): finished at, name, data,
 -- options, failed reason, stack trace, attempts made, queued at, started at   ARGV[10] the release the worker runs
--- (empty: the release marked last, if any)
+-- (empty: the release marked last, if any)   ARGV[11] on a cluster, where the job's keys are on another slot than the
+-- DLQ's: the job as read before, JSON [finished at score or false, [the fields of ARGV[9], false for a missing one]];
+-- KEYS then only route the script to the DLQ's slot
 -- Returns the entry id, or false when the job is not in the failed set or its entry was deleted.
 -- One failing job keeps one entry: a job made by a replay (`dlq-<entry>-r<n>`) that dies is written into the entry it
 -- was replayed from (replay n's outcome, the entry's status), and a job that already has an entry in this queue and
 -- dies again (retried from its queue) is counted in that entry; neither adds an entry.
 local queue, job_id, fp = ARGV[2], ARGV[3], ARGV[4]
-local finished = redis.call('ZSCORE', KEYS[2], job_id)
+local finished, job
+if ARGV[11] and ARGV[11] ~= '' then
+  local read = cjson.decode(ARGV[11])
+  finished, job = read[1], read[2]
+else
+  finished = redis.call('ZSCORE', KEYS[2], job_id)
+  if finished then
+    job = redis.call('HMGET', KEYS[1], unpack(cjson.decode(ARGV[9])))
+  end
+end
 if not finished then
   return false
 end
-local job = redis.call('HMGET', KEYS[1], unpack(cjson.decode(ARGV[9])))
 local failed_at = job[1] or finished
 local source = queue .. ':' .. job_id .. ':' .. failed_at
 local existing = redis.call('HGET', L.sources, source)
